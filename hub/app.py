@@ -1,0 +1,82 @@
+"""The app factory: the only place where state is created (engine, Redis, queue, channels, bots)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from rq import Queue
+from sqlalchemy.exc import OperationalError
+
+from channels.wechat import WeChatChannel
+from hub import metrics
+from hub.config import ensure_secret_key, load_config
+from hub.db import make_engine
+from hub.logs import setup_logging
+from hub.redis_conn import make_redis
+from hub.state import HubState, set_current
+from hub.webhooks import WebhookHandler
+
+log = logging.getLogger("hub.app")
+
+
+def create_state(config_overrides: Mapping[str, Any] | None = None) -> HubState:
+    config = ensure_secret_key(load_config(config_overrides))
+    setup_logging(config.log_format, config.log_level)
+    engine = make_engine(config)
+    client = make_redis(config)
+    state = HubState(config=config, engine=engine, redis=client, queue=Queue(config.queue_name, connection=client))
+    set_current(state)
+    return state
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    state = create_state(config)
+    app = Flask("hub", instance_path=str(state.config.instance_path.resolve()))
+    app.config.update(
+        SECRET_KEY=state.config.secret_key,
+        TESTING=state.config.testing,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,  # uploads (KB imports); webhooks enforce their own, smaller limit
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.extensions["hub"] = state
+
+    handler = WebhookHandler(state)
+    app.register_blueprint(
+        WeChatChannel.blueprint(
+            handler,
+            handler.lookup,
+            max_body_bytes=state.config.max_body_bytes,
+            replay_window_seconds=state.config.replay_window_seconds,
+        ),
+        url_prefix="/webhooks/wechat",
+    )
+    from hub.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    _instrument(app)
+    return app
+
+
+def _instrument(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> tuple[Response, int]:
+        # Not stored means not accepted: WeChat retries, so the message is not lost.
+        log.error("database unavailable", extra={"path": request.path, "error": type(exc.orig).__name__})
+        return jsonify(error="database unavailable, retry later"), 503

@@ -1,0 +1,95 @@
+"""`hub demo`, `hub serve`, `hub worker`, `hub sandbox wechat`, `hub simulate`: running the hub."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the web app (webhooks, consoles, API) under gunicorn."""
+    from hub.serve import serve as run
+
+    run(host, port, workers)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Work until the queue is empty, then exit.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker with the scheduler (retries with back-off need it) and the sweeper."""
+    from hub.worker_main import run_worker
+
+    run_worker(burst=burst)
+
+
+@click.group("sandbox")
+def sandbox_group() -> None:
+    """Local emulations of outside services."""
+
+
+@sandbox_group.command("wechat")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8081, show_default=True, type=int)
+def sandbox_wechat(host: str, port: int) -> None:
+    """Emulate the WeChat Official Account HTTP API (token, custom send, users, tags) on loopback."""
+    from hub.sandbox_wechat import serve as run
+
+    click.echo(f"WeChat API emulation on http://{host}:{port}/ — point HUB_WECHAT_API_BASE there")
+    run(host, port)
+
+
+@click.command("simulate")
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The hub's base URL.")
+@click.option("--account", "account_key", default="demo", show_default=True)
+@click.option("--openid", default="o-demo-fan", show_default=True)
+@click.option("--text", default=None, help="Send a text message.")
+@click.option("--subscribe", is_flag=True, help="Send a subscribe event.")
+@click.option("--scene", default=None, help="With --subscribe: the referral scene (qrscene_...).")
+@click.option("--click", "click_key", default=None, help="Send a menu CLICK event with this key.")
+@click.option("--plain", is_flag=True, help="Send in plaintext even if the account has an EncodingAESKey.")
+def simulate(
+    url: str, account_key: str, openid: str, text: str | None, subscribe: bool, scene: str | None,
+    click_key: str | None, plain: bool,
+) -> None:
+    """Send a signed (and encrypted, in safe mode) fan message to a running hub and show its reply."""
+    from sqlmodel import Session, select
+
+    from hub.app import create_state
+    from hub.models import Account
+    from hub.sandbox_wechat import FanSimulator
+
+    with Session(create_state().engine) as session:
+        account = session.exec(select(Account).where(Account.key == account_key)).first()
+    if account is None:
+        raise click.ClickException(f"no account {account_key!r}; add one with `hub account add wechat ...`")
+    fan = FanSimulator(
+        f"{url.rstrip('/')}/webhooks/wechat/{account.key}", account.token, account.app_id,
+        None if plain else account.aes_key,
+    )
+    if subscribe:
+        result = fan.subscribe(openid, scene)
+    elif click_key:
+        result = fan.click(openid, click_key)
+    else:
+        result = fan.text(openid, text or "你好")
+    click.echo(json.dumps({k: v for k, v in result.as_dict().items() if k != "raw"}, ensure_ascii=False))
+    if not result.ok:
+        raise click.ClickException(f"the hub answered HTTP {result.status}")
+
+
+@click.command("demo")
+@click.option("--port", default=8080, show_default=True, type=int, help="The hub's web port.")
+@click.option("--sandbox-port", default=8081, show_default=True, type=int, help="The WeChat emulation's port.")
+@click.option("--instance", default="instance", show_default=True, help="Where the SQLite file and Redis live.")
+def demo(port: int, sandbox_port: int, instance: str) -> None:
+    """Everything on one machine: SQLite, embedded Redis, web, worker, WeChat emulation and demo data."""
+    from hub.demo import run_demo
+
+    os.environ.setdefault("HUB_INSTANCE_PATH", instance)
+    run_demo(port, sandbox_port)

@@ -1,0 +1,91 @@
+"""`hub demo`: the whole hub on one machine, on embedded defaults, with a WeChat emulation to watch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import click
+import requests
+from werkzeug.serving import make_server
+
+from hub.config import load_config
+from hub.redis_conn import embedded_redis_url
+
+
+def _start_sandbox(port: int):  # type: ignore[no-untyped-def]
+    from hub.sandbox_wechat import SandboxState, create_sandbox_app
+
+    sandbox_state = SandboxState()
+    server = make_server("127.0.0.1", port, create_sandbox_app(sandbox_state), threaded=True)
+    threading.Thread(target=server.serve_forever, name="wechat-sandbox", daemon=True).start()
+    return sandbox_state, server
+
+
+def _wait_ready(url: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def run_demo(port: int, sandbox_port: int) -> None:
+    config = load_config()
+    if not config.redis_url:
+        # One embedded Redis for every process of the demo: started here, shared through its socket.
+        os.environ["HUB_REDIS_URL"] = embedded_redis_url(config.instance_path)
+    from hub.app import create_state
+    from hub.demo_data import DEMO_PASSWORD, DEMO_USERS, seed_demo
+    from hub.migrate import upgrade
+
+    state = create_state()
+    upgrade(state.engine)
+    account = seed_demo(state, f"http://127.0.0.1:{sandbox_port}")
+    sandbox_state, sandbox_server = _start_sandbox(sandbox_port)
+    sandbox_state.register_app(
+        account.app_id, account.app_secret, webhook_url=f"http://127.0.0.1:{port}/webhooks/wechat/{account.key}",
+        token=account.token, aes_key=account.aes_key,
+    )
+    hub_cmd = [sys.executable, "-m", "hub"]
+    children = [
+        subprocess.Popen([*hub_cmd, "worker"]),
+        subprocess.Popen([*hub_cmd, "serve", "--port", str(port)]),
+    ]
+    try:
+        if not _wait_ready(f"http://127.0.0.1:{port}/healthz"):
+            raise click.ClickException(f"the web process did not come up on port {port}; is the port free?")
+        users = ", ".join(email for email, _ in DEMO_USERS)
+        click.echo(
+            f"""
+The hub is running (SQLite and Redis under {config.instance_path}/).
+  Webhook:           http://127.0.0.1:{port}/webhooks/wechat/{account.key}  (safe mode)
+  WeChat emulation:  http://127.0.0.1:{sandbox_port}/   — fans, their messages and the hub's replies
+  Console login:     http://127.0.0.1:{port}/login  ({users}; password {DEMO_PASSWORD})
+Try, in another terminal:
+  hub simulate --subscribe --scene spring_promo
+  hub simulate --text 价格
+  hub simulate --text 我的订单还没发货
+  hub stats --json
+Press Ctrl-C to stop."""
+        )
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        sandbox_server.shutdown()

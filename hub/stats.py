@@ -1,0 +1,60 @@
+"""Figures for `hub stats` and `hub tickets list` (and the dashboards later)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from rq.registry import FailedJobRegistry
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from hub.models import IN, OUT, SENT, Fan, Message, Ticket, User
+from hub.state import HubState
+
+
+def collect(state: HubState) -> dict[str, Any]:
+    with Session(state.engine) as session:
+
+        def count(*where: Any, model: Any = Message) -> int:
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+        figures: dict[str, Any] = {
+            "fans": count(model=Fan),
+            "messages_in": count(Message.direction == IN),
+            "messages_out": count(Message.direction == OUT, Message.status == SENT),
+            "messages_out_failed": count(Message.direction == OUT, Message.status == "failed"),
+            "messages_pending": count(Message.direction == IN, Message.status.in_(("received", "processing"))),
+            "tickets": count(model=Ticket),
+            "tickets_open": count(Ticket.status == "open", model=Ticket),
+            "tickets_assigned": count(Ticket.assignee_id.is_not(None), model=Ticket),
+        }
+    try:
+        figures["jobs_queued"] = state.queue.count
+        figures["jobs_failed"] = FailedJobRegistry(queue=state.queue).count
+        figures["redis"] = "ok"
+    except redis.RedisError as exc:
+        figures.update(jobs_queued=None, jobs_failed=None, redis=f"unavailable: {type(exc).__name__}")
+    return figures
+
+
+def list_tickets(state: HubState, status: str | None = None) -> list[dict[str, Any]]:
+    with Session(state.engine) as session:
+        query = select(Ticket, User.email).join(User, Ticket.assignee_id == User.id, isouter=True)
+        if status:
+            query = query.where(Ticket.status == status)
+        rows = session.exec(query.order_by(Ticket.id)).all()
+    return [
+        {
+            "id": ticket.id,
+            "fan": ticket.fan_id,
+            "status": ticket.status,
+            "assignee": email,
+            "intent": ticket.intent,
+            "reason": ticket.reason,
+            "candidates": ticket.candidates,
+            "created_at": ticket.created_at.isoformat(),
+            "updated_at": ticket.updated_at.isoformat(),
+        }
+        for ticket, email in rows
+    ]

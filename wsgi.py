@@ -1,0 +1,3 @@
+from hub.app import create_app
+
+app = create_app()
