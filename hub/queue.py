@@ -18,7 +18,7 @@ _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEF
 
 
 def job_id_for(func: Callable[..., Any], *ids: int | str) -> str:
-    return ":".join([func.__name__, *map(str, ids)])
+    return "-".join([func.__name__, *map(str, ids)])  # RQ allows letters, digits, "_" and "-"
 
 
 def enqueue(

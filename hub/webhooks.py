@@ -43,7 +43,10 @@ class WebhookHandler:
             return self._stored_reply(accepted.message_id, inbound)
         assert accepted.message_id is not None
         reply = self._passive_reply(known.id, inbound, accepted.message_id)
-        enqueue_process(accepted.message_id)
+        try:
+            enqueue_process(accepted.message_id)
+        except Exception:  # stored is accepted: whatever the queue did, the sweeper enqueues it later
+            log.exception("enqueue failed, left for the sweeper", extra={"message_id": accepted.message_id})
         return reply
 
     def _passive_reply(self, account_id: int, inbound: InboundMessage, message_id: int) -> OutboundMessage | None:
