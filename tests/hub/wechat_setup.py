@@ -46,7 +46,9 @@ class WiredAccount:
         return f"{self.hub_url}/webhooks/wechat/{self.key}"
 
 
-def wire_account(state: Any, hub_url: str, sandbox_url: str, *, safe_mode: bool = True, key: str = "brand") -> WiredAccount:
+def wire_account(
+    state: Any, hub_url: str, sandbox_url: str, *, safe_mode: bool = True, key: str = "brand"
+) -> WiredAccount:
     aes_key = base64.b64encode(secrets.token_bytes(32)).decode()[:43] if safe_mode else None
     app_id, secret, token = f"wx{secrets.token_hex(8)}", secrets.token_hex(16), secrets.token_hex(8)
     with session_scope(state.engine) as session:

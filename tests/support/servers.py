@@ -81,7 +81,7 @@ class PostgresServer:
         self.as_user: list[str] = []
         if os.geteuid() == 0:  # initdb refuses to run as root
             shutil.chown(self.dir, "postgres")
-            os.chmod(self.dir, 0o755)
+            os.chmod(self.dir, 0o755)  # noqa: S103 - the postgres user must reach its data dir
             self.as_user = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *args: str) -> None:
