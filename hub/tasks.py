@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import redis
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, select
 
 from bots.base import Handoff, Reply
-from channels.base import OutboundMessage, SendError
+from channels.base import OutboundMessage, SendError, TransientSendError
 from hub import handoff
 from hub.db import session_scope
 from hub.models import (
@@ -126,6 +127,9 @@ def send_message(message_id: int) -> str:
         remote_id = channel_for(state, account).send(outbound)
     except SendError as exc:
         return _record_failure(message_id, exc, state.config.send_max_attempts)
+    except redis.RedisError as exc:  # e.g. waiting too long for another process's token refresh
+        failure = TransientSendError("redis", f"shared token store unavailable: {type(exc).__name__}")
+        return _record_failure(message_id, failure, state.config.send_max_attempts)
     with session_scope(state.engine) as session:
         message = session.get(Message, message_id)
         message.status = SENT

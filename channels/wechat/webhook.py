@@ -1,0 +1,192 @@
+"""The Official Account webhook: URL verification (GET) and messages (POST) in plaintext, compatible and
+safe mode. Every rejected request gets a 4xx and one log line with its reason; nothing here logs secrets."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, request
+
+from channels.base import AccountConfig, AccountLookup, InboundMessage, OnMessage, WebhookRejected
+from channels.wechat.crypto import CryptoError, MessageCrypto, sign, signature_matches
+from channels.wechat.inbound import CHANNEL, parse_message
+from channels.wechat.replies import ReplyEncoder, render_reply
+from channels.wechat.xmlsafe import XmlRejected, child_text, decode_utf8, parse_xml
+
+log = logging.getLogger("channels.wechat")
+
+MAX_ECHOSTR = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    max_body_bytes: int = 64 * 1024
+    replay_window_seconds: int = 300
+    reply_encoder: ReplyEncoder = render_reply
+    clock: Callable[[], float] = time.time
+
+
+def _text(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+def _reject(key: str, exc: WebhookRejected) -> Response:
+    status = exc.status if 400 <= exc.status < 500 else 400
+    log.warning(
+        "wechat webhook rejected: status=%d key=%r method=%s remote=%s reason=%s",
+        status, key[:64], request.method, request.remote_addr, exc.reason,
+    )
+    return _text(exc.reason, status)
+
+
+def _account(lookup: AccountLookup, key: str) -> AccountConfig:
+    account = lookup(key)
+    if account is None or account.channel != CHANNEL:
+        raise WebhookRejected(404, "unknown account key")
+    return account
+
+
+def _check_timestamp(timestamp: str | None, settings: WebhookSettings) -> int:
+    if not timestamp or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        raise WebhookRejected(403, "missing or malformed timestamp")
+    skew = abs(settings.clock() - int(timestamp))
+    if skew > settings.replay_window_seconds:
+        raise WebhookRejected(403, f"timestamp outside the replay window ({int(skew)} s off)")
+    return int(timestamp)
+
+
+def _crypto(account: AccountConfig) -> MessageCrypto:
+    if not account.aes_key:
+        raise WebhookRejected(403, "encrypted request but the account has no EncodingAESKey")
+    try:
+        return MessageCrypto(account.token, account.aes_key, account.app_id)
+    except CryptoError as exc:
+        log.error("wechat account %r is misconfigured: %s", account.key, exc.reason)
+        raise WebhookRejected(403, "account misconfigured: " + exc.reason) from exc
+
+
+def _read_body(max_bytes: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise WebhookRejected(413, f"body of {length} bytes exceeds the limit of {max_bytes}")
+    # Read up to one byte past the limit, looping (a stream read may return short): Content-Length may be
+    # absent (chunked) or lie.
+    chunks, size = [], 0
+    while size <= max_bytes:
+        chunk = request.stream.read(max_bytes + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > max_bytes:
+        raise WebhookRejected(413, f"body exceeds the limit of {max_bytes} bytes")
+    return b"".join(chunks)
+
+
+def verify_url(account: AccountConfig, settings: WebhookSettings) -> Response:
+    """GET: answer WeChat's URL verification with the echostr (decrypted in safe mode if it is encrypted)."""
+    args = request.args
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    echostr, msg_signature = args.get("echostr"), args.get("msg_signature")
+    if msg_signature and account.aes_key:
+        if echostr is None:
+            raise WebhookRejected(400, "missing echostr")
+        crypto = _crypto(account)
+        if not signature_matches(sign(account.token, timestamp, nonce, echostr), msg_signature):
+            raise WebhookRejected(403, "msg_signature does not match")
+        _check_timestamp(timestamp, settings)
+        try:
+            return _text(crypto.decrypt(echostr))
+        except CryptoError as exc:
+            raise WebhookRejected(exc.status, "echostr: " + exc.reason) from exc
+    if not signature_matches(sign(account.token, timestamp, nonce), args.get("signature")):
+        raise WebhookRejected(403, "missing or forged signature")
+    _check_timestamp(timestamp, settings)
+    if not echostr or len(echostr) > MAX_ECHOSTR:
+        raise WebhookRejected(400, "missing or oversized echostr")
+    return _text(echostr)
+
+
+def _decrypted_xml(account: AccountConfig, body: bytes, settings: WebhookSettings) -> tuple[str, bool]:
+    """The message XML of a POST after authentication, and whether the request was encrypted."""
+    args = request.args
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    if args.get("encrypt_type", "").lower() != "aes":
+        if not signature_matches(sign(account.token, timestamp, nonce), args.get("signature")):
+            raise WebhookRejected(403, "missing or forged signature")
+        _check_timestamp(timestamp, settings)
+        return decode_utf8(body), False
+
+    # Safe and compatible mode: msg_signature covers the ciphertext; the plaintext fields that compatible
+    # mode also sends are not authenticated, so only the decrypted message is used.
+    msg_signature = args.get("msg_signature")
+    if not msg_signature:
+        raise WebhookRejected(403, "encrypted request without msg_signature")
+    _check_timestamp(timestamp, settings)
+    crypto = _crypto(account)
+    envelope = parse_xml(decode_utf8(body))
+    encrypted = child_text(envelope, "Encrypt")
+    if not encrypted:
+        raise WebhookRejected(400, "encrypted request without <Encrypt>")
+    try:
+        return crypto.decrypt_verified(msg_signature, timestamp, nonce, encrypted), True
+    except CryptoError as exc:
+        raise WebhookRejected(exc.status, exc.reason) from exc
+
+
+def _reply_body(
+    account: AccountConfig,
+    inbound: InboundMessage,
+    on_message: OnMessage,
+    encrypted: bool,
+    settings: WebhookSettings,
+) -> Response:
+    reply = on_message(inbound)  # other exceptions propagate to the hub on purpose
+    if reply is None:
+        return _text("success")
+    now = int(settings.clock())
+    xml = settings.reply_encoder(reply, inbound, now)
+    if xml is None:
+        return _text("success")
+    if encrypted:
+        nonce = str(secrets.randbelow(10**10))
+        xml = _crypto(account).encrypt_reply(xml, nonce=nonce, timestamp=str(now))
+    return Response(xml, status=200, mimetype="application/xml")
+
+
+def receive(
+    account: AccountConfig, on_message: OnMessage, settings: WebhookSettings
+) -> Response:
+    """POST: authenticate, decrypt, parse, hand to the hub, answer with its passive reply or "success"."""
+    body = _read_body(settings.max_body_bytes)
+    try:
+        xml, encrypted = _decrypted_xml(account, body, settings)
+        inbound = parse_message(xml, account.key)
+    except XmlRejected as exc:
+        raise WebhookRejected(400, exc.reason) from exc
+    return _reply_body(account, inbound, on_message, encrypted, settings)
+
+
+def make_blueprint(on_message: OnMessage, lookup: AccountLookup, settings: WebhookSettings) -> Blueprint:
+    """A blueprint with GET and POST on "/<key>"; the hub mounts it at /webhooks/wechat."""
+    bp = Blueprint("wechat_webhook", __name__)
+
+    @bp.get("/<key>")
+    def wechat_verify(key: str) -> Response:
+        try:
+            return verify_url(_account(lookup, key), settings)
+        except WebhookRejected as exc:
+            return _reject(key, exc)
+
+    @bp.post("/<key>")
+    def wechat_receive(key: str) -> Response:
+        try:
+            return receive(_account(lookup, key), on_message, settings)
+        except WebhookRejected as exc:
+            return _reject(key, exc)
+
+    return bp
