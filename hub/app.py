@@ -7,14 +7,18 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, jsonify, redirect, request, url_for
 from rq import Queue
 from sqlalchemy.exc import OperationalError
 
 from channels.wechat import WeChatChannel
 from hub import metrics
+from hub.api import bp as api_bp
+from hub.auth import csrf, init_auth, login_manager
 from hub.config import ensure_secret_key, load_config
+from hub.console import bp as console_bp
 from hub.db import make_engine
+from hub.health import bp as health_bp
 from hub.logs import setup_logging
 from hub.redis_conn import make_redis
 from hub.state import HubState, set_current
@@ -46,18 +50,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["hub"] = state
 
     handler = WebhookHandler(state)
-    app.register_blueprint(
-        WeChatChannel.blueprint(
-            handler,
-            handler.lookup,
-            max_body_bytes=state.config.max_body_bytes,
-            replay_window_seconds=state.config.replay_window_seconds,
-        ),
-        url_prefix="/webhooks/wechat",
+    webhook = WeChatChannel.blueprint(
+        handler,
+        handler.lookup,
+        max_body_bytes=state.config.max_body_bytes,
+        replay_window_seconds=state.config.replay_window_seconds,
     )
-    from hub.health import bp as health_bp
-
-    app.register_blueprint(health_bp)
+    csrf.exempt(webhook)  # WeChat signs its requests; CSRF tokens are for browsers
+    app.register_blueprint(webhook, url_prefix="/webhooks/wechat")
+    init_auth(app)
+    for blueprint in (health_bp, console_bp, api_bp):
+        app.register_blueprint(blueprint)
     _instrument(app)
     return app
 
@@ -74,6 +77,12 @@ def _instrument(app: Flask) -> None:
         metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
+
+    @login_manager.unauthorized_handler
+    def _unauthorized() -> Any:
+        if request.path.startswith("/api/"):
+            return jsonify(error="log in first (POST /login)"), 401
+        return redirect(url_for("auth.login", next=request.path))
 
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> tuple[Response, int]:
