@@ -31,6 +31,7 @@ class Handoff:
     text: str = ""  # optional message for the fan ("正在为您转接人工客服")
     candidates: Sequence[Mapping[str, Any]] = ()
     kf_account: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 Decision = Reply | Handoff | None

@@ -19,10 +19,12 @@ from hub.config import ensure_secret_key, load_config
 from hub.console import bp as console_bp
 from hub.db import make_engine
 from hub.health import bp as health_bp
+from hub.kb_index import kb_service
 from hub.logs import setup_logging
 from hub.redis_conn import make_redis
 from hub.state import HubState, set_current
 from hub.webhooks import WebhookHandler
+from knowledge.tokenizer import preload as tokenizer_preload
 
 log = logging.getLogger("hub.app")
 
@@ -33,6 +35,8 @@ def create_state(config_overrides: Mapping[str, Any] | None = None) -> HubState:
     engine = make_engine(config)
     client = make_redis(config)
     state = HubState(config=config, engine=engine, redis=client, queue=Queue(config.queue_name, connection=client))
+    state.extras["service_providers"] = {"kb": kb_service}
+    state.extras["preloaders"] = [tokenizer_preload, lambda: kb_service(state, wait=True)]
     set_current(state)
     return state
 
@@ -59,9 +63,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.exempt(webhook)  # WeChat signs its requests; CSRF tokens are for browsers
     app.register_blueprint(webhook, url_prefix="/webhooks/wechat")
     init_auth(app)
+    import hub.api_kb  # noqa: F401  (registers its routes on the API blueprint)
+
     for blueprint in (health_bp, console_bp, api_bp):
         app.register_blueprint(blueprint)
     _instrument(app)
+    kb_service(state)  # starts loading the knowledge-base index in the background
     return app
 
 

@@ -50,6 +50,9 @@ def run_demo(port: int, sandbox_port: int) -> None:
     state = create_state()
     upgrade(state.engine)
     account = seed_demo(state, f"http://127.0.0.1:{sandbox_port}")
+    from hub.kb_index import rebuild_kb_index
+
+    rebuild_kb_index()
     sandbox_state, sandbox_server = _start_sandbox(sandbox_port)
     sandbox_state.register_app(
         account.app_id, account.app_secret, webhook_url=f"http://127.0.0.1:{port}/webhooks/wechat/{account.key}",
@@ -73,7 +76,8 @@ The hub is running (SQLite and Redis under {config.instance_path}/).
 Try, in another terminal:
   hub simulate --subscribe --scene spring_promo
   hub simulate --text 价格
-  hub simulate --text 我的订单还没发货
+  hub simulate --text 买的东西想退怎么办        # answered from the knowledge base
+  hub simulate --text 我的订单被快递弄丢了       # no confident answer: a ticket for an agent
   hub stats --json
 Press Ctrl-C to stop."""
         )

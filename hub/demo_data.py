@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import secrets
+from pathlib import Path
 
 from sqlmodel import Session, select
 from werkzeug.security import generate_password_hash
 
 from hub.db import session_scope
-from hub.models import Account, Rule, User
+from hub.kb import import_rows
+from hub.kb_files import read_entries
+from hub.models import Account, KbEntry, Rule, User
 from hub.state import HubState
 
 DEMO_KEY = "demo"
+DEMO_KB = Path(__file__).with_name("demo_kb.jsonl")
 DEMO_APP_ID = "wxd0000000000demo"
 DEMO_USERS = (("admin@demo.local", "admin"), ("operator@demo.local", "operator"), ("agent@demo.local", "agent"))
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed for the demo; never used outside it
@@ -50,6 +54,8 @@ def seed_demo(state: HubState, api_base: str) -> Account:
         account.api_base = api_base
         session.add(account)
         _seed_users(session)
+        if session.exec(select(KbEntry)).first() is None:
+            import_rows(session, read_entries(DEMO_KB))
     return account
 
 

@@ -252,3 +252,12 @@ class Example(SQLModel, table=True):
     source: str = Field(default="operator", max_length=16)  # operator | correction | seed
     message_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class KbTerm(SQLModel, table=True):
+    """A brand or product term for the tokenizer; with `means`, a synonym folded onto that term."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    term: str = Field(index=True, unique=True, max_length=100)
+    means: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -75,4 +75,7 @@ def record_outbound(
 
 
 def reply_meta(reply: Reply) -> dict:
-    return {k: v for k, v in reply.meta.items() if isinstance(v, str | int | float | bool | None)}
+    """The JSON-safe part of a bot's reasons (scalars and lists of scalars), kept on the outbound message."""
+    scalar = (str, int, float, bool, type(None))
+    return {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in reply.meta.items()
+            if isinstance(v, scalar) or (isinstance(v, list | tuple) and all(isinstance(i, scalar) for i in v))}

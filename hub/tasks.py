@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from bots.base import Handoff, Reply
 from channels.base import OutboundMessage, SendError, TransientSendError
-from hub import handoff
+from hub import handoff, kb_effects
 from hub.db import session_scope
 from hub.models import (
     FAILED,
@@ -71,14 +71,16 @@ def process_message(message_id: int) -> str:
         for processor in state.extras.get("processors", ()):
             processor(session, message, inbound)  # tagging, intent: each idempotent per message
         if message.reply_state == REPLY_PENDING:
-            decision = decide_for(state, account.id, account.key, inbound)
+            decision = decide_for(state, account.id, account.key, inbound, message.id)
             if isinstance(decision, Reply) and claim_reply(session, message.id, REPLY_ASYNC):
                 out = record_outbound(
                     session, message, decision.text, source=decision.source, via="api",
                     dedupe_key=f"reply:{message.id}", meta=reply_meta(decision),
                 )
+                kb_effects.apply(session, message, decision)
                 to_send.append(out.id)
             elif isinstance(decision, Handoff) and claim_reply(session, message.id, REPLY_NONE):
+                kb_effects.apply(session, message, decision)
                 to_send.extend(handoff.open_ticket(session, message, decision))
             else:
                 claim_reply(session, message.id, REPLY_NONE)

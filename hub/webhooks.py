@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from bots.base import Reply
 from channels.base import AccountConfig, InboundMessage, OutboundMessage, WebhookRejected
-from hub import metrics
+from hub import kb_effects, metrics
 from hub.accept import accept
 from hub.accounts import find_account
 from hub.db import session_scope
@@ -54,7 +54,7 @@ class WebhookHandler:
         budget = self.state.config.reply_budget_ms / 1000
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reply")
-        future = self._pool.submit(decide_for, self.state, account_id, inbound.account, inbound)
+        future = self._pool.submit(decide_for, self.state, account_id, inbound.account, inbound, message_id)
         try:
             decision = future.result(timeout=budget)
         except FutureTimeout:
@@ -74,6 +74,7 @@ class WebhookHandler:
                 session, inbound_row, decision.text, source=decision.source, via="passive",
                 dedupe_key=f"reply:{message_id}", meta=reply_meta(decision),
             )
+            kb_effects.apply(session, inbound_row, decision)
         return OutboundMessage(account=inbound.account, recipient=inbound.sender, text=decision.text)
 
     def _stored_reply(self, message_id: int | None, inbound: InboundMessage) -> OutboundMessage | None:
