@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FIELDS = ("id", "question", "similar", "answer", "category", "link_url", "enabled")
+FIELDS = ("id", "question", "similar", "answer", "category", "link_url", "enabled", "hits", "unhelpful")
 MAX_TEXT = 4000
 SIMILAR_SEPARATOR = "|"  # CSV and Excel keep paraphrases in one cell, separated by "|"
 
@@ -151,7 +151,7 @@ def write_entries(path: Path | str, entries: Iterable[dict[str, Any]]) -> int:
             writer = csv.DictWriter(handle, FIELDS)
             writer.writeheader()
             for e in items:
-                writer.writerow({**e, "similar": SIMILAR_SEPARATOR.join(e["similar"])})
+                writer.writerow({f: e.get(f) for f in FIELDS} | {"similar": SIMILAR_SEPARATOR.join(e["similar"])})
     elif suffix == ".xlsx":
         from openpyxl import Workbook
 
