@@ -3,28 +3,21 @@ process in the background and swapped in whole, so a rebuild never blocks or hal
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import redis
-from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
-from hub.db import session_scope
+from hub.blob_holder import holder, publish
 from hub.kb import retriever_entries, terms
 from hub.models import KbEntry, ModelBlob, utcnow
 from hub.state import HubState, get_state
 
 log = logging.getLogger("hub.kb")
 KIND = "kb_index"
-VERSION_KEY = "hub:kb:version"
-CHECK_EVERY_SECONDS = 1.0
-KEEP_VERSIONS = 3
 
 
 class KnowledgeBaseService:
@@ -56,16 +49,7 @@ def rebuild_kb_index() -> str:
         user_terms, synonyms = terms(session)
     data = Retriever.build(entries, user_terms, synonyms).to_bytes()
     version = f"{utcnow():%Y%m%d%H%M%S}-{hashlib.sha1(data, usedforsecurity=False).hexdigest()[:8]}"
-    with session_scope(state.engine) as session:
-        session.execute(update(ModelBlob).where(ModelBlob.kind == KIND).values(active=False))
-        session.add(ModelBlob(kind=KIND, version=version, active=True, data=data,
-                              metrics={"entries": len(entries), "build_s": round(time.perf_counter() - started, 3)}))
-        old = session.exec(select(ModelBlob.id).where(ModelBlob.kind == KIND).order_by(ModelBlob.id.desc())  # type: ignore[union-attr]
-                           .offset(KEEP_VERSIONS)).all()
-        if old:
-            session.execute(delete(ModelBlob).where(ModelBlob.id.in_(old)))  # type: ignore[union-attr]
-    with contextlib.suppress(redis.RedisError):  # without Redis, processes ask the database
-        state.redis.set(VERSION_KEY, version)
+    publish(state, KIND, version, data, {"entries": len(entries), "build_s": round(time.perf_counter() - started, 3)})
     log.info("knowledge-base index built", extra={"version": version, "entries": len(entries)})
     return version
 
@@ -74,18 +58,6 @@ def request_rebuild(state: HubState) -> bool:
     from hub.queue import enqueue
 
     return enqueue(state.queue, rebuild_kb_index, replace_dead=True)
-
-
-def _active_version(state: HubState) -> str | None:
-    try:
-        value = state.redis.get(VERSION_KEY)
-        if value:
-            return value.decode()
-    except redis.RedisError:
-        pass
-    with Session(state.engine) as session:
-        return session.exec(select(ModelBlob.version).where(ModelBlob.kind == KIND, ModelBlob.active == True)  # noqa: E712
-                            .order_by(ModelBlob.id.desc())).first()  # type: ignore[union-attr]
 
 
 def _load(state: HubState, version: str) -> KnowledgeBaseService | None:
@@ -102,47 +74,5 @@ def _load(state: HubState, version: str) -> KnowledgeBaseService | None:
     return KnowledgeBaseService(version, Retriever.from_bytes(data), entries)
 
 
-class IndexHolder:
-    """Per-process holder: checks for a new version at most once a second, loads it in a thread."""
-
-    def __init__(self) -> None:
-        self.current: KnowledgeBaseService | None = None
-        self._checked = 0.0
-        self._loading: str | None = None
-        self._lock = threading.Lock()
-
-    def get(self, state: HubState, wait: bool = False) -> KnowledgeBaseService | None:
-        now = time.monotonic()
-        if now - self._checked >= CHECK_EVERY_SECONDS or wait:
-            self._checked = now
-            version = _active_version(state)
-            if version and (self.current is None or self.current.version != version):
-                self._start_load(state, version, wait)
-        return self.current
-
-    def _start_load(self, state: HubState, version: str, wait: bool) -> None:
-        with self._lock:
-            if self._loading == version:
-                return
-            self._loading = version
-
-        def load() -> None:
-            try:
-                service = _load(state, version)
-                if service is not None:
-                    self.current = service  # one assignment: readers see the old or the new, never half
-            except Exception:
-                log.exception("loading the knowledge-base index failed", extra={"version": version})
-            finally:
-                with self._lock:
-                    self._loading = None
-
-        if wait:
-            load()
-        else:
-            threading.Thread(target=load, name="kb-index-load", daemon=True).start()
-
-
 def kb_service(state: HubState, wait: bool = False) -> KnowledgeBaseService | None:
-    holder: IndexHolder = state.extras.setdefault("kb_index", IndexHolder())
-    return holder.get(state, wait=wait)
+    return holder(state, KIND, _load).get(state, wait=wait)

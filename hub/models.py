@@ -261,3 +261,17 @@ class KbTerm(SQLModel, table=True):
     term: str = Field(index=True, unique=True, max_length=100)
     means: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class FanProfile(SQLModel, table=True):
+    """A fan's interest profile (scores, evidence, manual overrides) as the tagger keeps it incrementally.
+
+    `last_message_id` makes updates idempotent: a message at or below it was counted already.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    fan_id: int = Field(foreign_key="fan.id", unique=True)
+    data: dict = _json(dict)
+    last_message_id: int = 0
+    model_version: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
