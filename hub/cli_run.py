@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
 
@@ -45,42 +46,73 @@ def sandbox_wechat(host: str, port: int) -> None:
 
 
 @click.command("simulate")
-@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The hub's base URL.")
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The hub's base URL (with --direct).")
+@click.option("--sandbox", default="http://127.0.0.1:8081", show_default=True, help="The WeChat emulation.")
+@click.option("--direct", is_flag=True, help="Post to the hub directly instead of through the WeChat emulation.")
 @click.option("--account", "account_key", default="demo", show_default=True)
 @click.option("--openid", default="o-demo-fan", show_default=True)
 @click.option("--text", default=None, help="Send a text message.")
 @click.option("--subscribe", is_flag=True, help="Send a subscribe event.")
 @click.option("--scene", default=None, help="With --subscribe: the referral scene (qrscene_...).")
 @click.option("--click", "click_key", default=None, help="Send a menu CLICK event with this key.")
-@click.option("--plain", is_flag=True, help="Send in plaintext even if the account has an EncodingAESKey.")
 def simulate(
-    url: str, account_key: str, openid: str, text: str | None, subscribe: bool, scene: str | None,
-    click_key: str | None, plain: bool,
+    url: str, sandbox: str, direct: bool, account_key: str, openid: str, text: str | None, subscribe: bool,
+    scene: str | None, click_key: str | None,
 ) -> None:
-    """Send a signed (and encrypted, in safe mode) fan message to a running hub and show its reply."""
+    """Send a signed (and, in safe mode, encrypted) fan message to a running hub and show its reply.
+
+    By default the message goes through the WeChat emulation of `hub demo` / `hub sandbox wechat`, which
+    records the fan's interaction (the 48-hour window) like WeChat does; --direct skips it.
+    """
     from sqlmodel import Session, select
 
     from hub.app import create_state
     from hub.models import Account
-    from hub.sandbox_wechat import FanSimulator
 
     with Session(create_state().engine) as session:
         account = session.exec(select(Account).where(Account.key == account_key)).first()
     if account is None:
         raise click.ClickException(f"no account {account_key!r}; add one with `hub account add wechat ...`")
-    fan = FanSimulator(
-        f"{url.rstrip('/')}/webhooks/wechat/{account.key}", account.token, account.app_id,
-        None if plain else account.aes_key,
-    )
     if subscribe:
-        result = fan.subscribe(openid, scene)
+        body: dict = {"event": "subscribe", **({"key": f"qrscene_{scene}"} if scene else {})}
     elif click_key:
-        result = fan.click(openid, click_key)
+        body = {"event": "CLICK", "key": click_key}
     else:
-        result = fan.text(openid, text or "你好")
-    click.echo(json.dumps({k: v for k, v in result.as_dict().items() if k != "raw"}, ensure_ascii=False))
+        body = {"text": text or "你好"}
+    result = _direct(url, account, openid, body) if direct else _via_sandbox(sandbox, account, openid, body)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+def _via_sandbox(sandbox: str, account: Any, openid: str, body: dict) -> dict:
+    import requests
+
+    try:
+        response = requests.post(f"{sandbox.rstrip('/')}/sandbox/fans/{openid}/say",
+                                 json={"appid": account.app_id, "attempts": 1, **body}, timeout=30)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"no WeChat emulation at {sandbox} ({type(exc).__name__}); "
+                                   "run `hub demo`, or pass --direct") from exc
+    if response.status_code != 200:
+        raise click.ClickException(f"the WeChat emulation answered {response.status_code}: {response.text[:200]}")
+    result = response.json()
+    return {k: result.get(k) for k in ("status", "reply_text", "error", "elapsed_ms")}
+
+
+def _direct(url: str, account: Any, openid: str, body: dict) -> dict:
+    from hub.sandbox_wechat import FanSimulator
+
+    fan = FanSimulator(f"{url.rstrip('/')}/webhooks/wechat/{account.key}", account.token, account.app_id,
+                       account.aes_key)
+    if body.get("event") == "subscribe":
+        key = body.get("key")
+        result = fan.subscribe(openid, key.removeprefix("qrscene_") if key else None)
+    elif body.get("event"):
+        result = fan.click(openid, body["key"])
+    else:
+        result = fan.text(openid, body["text"])
     if not result.ok:
-        raise click.ClickException(f"the hub answered HTTP {result.status}")
+        raise click.ClickException(f"the hub answered HTTP {result.status}: {result.error}")
+    return {k: v for k, v in result.as_dict().items() if k in ("status", "reply_text", "error", "elapsed_ms")}
 
 
 @click.command("demo")
