@@ -1,29 +1,37 @@
-"""Accepting an inbound message: dedupe, upsert the fan and identity, store. Nothing accepted is lost.
+"""Accepting an inbound message: dedupe, the fan and identity, and one write that stores the message with
+its passive reply. Nothing accepted is lost; a message is accepted when this write commits.
 
 The database unique key (account, external id) is the truth for dedupe; a Redis `SET NX` is the fast
 path that keeps WeChat's retries away from the database. If Redis is down the database still decides.
+The webhook path is kept lean (Core statements, one write transaction) because SQLite has one writer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bots.base import Reply
 from channels.base import EVENT, InboundMessage
+from hub import kb_effects
 from hub.db import session_scope
-from hub.models import IN, RECEIVED, Account, Fan, Identity, Message, utcnow
+from hub.models import IN, RECEIVED, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
+from hub.replies import record_outbound, reply_meta
 from hub.state import HubState
 
 log = logging.getLogger("hub.accept")
 
 DEDUPE_TTL_SECONDS = 2 * 24 * 3600
+# Activity timestamps are informational (WeChat itself enforces the 48-hour window): refreshing them at
+# most once a minute spares a write on most messages.
+ACTIVITY_RESOLUTION = timedelta(seconds=60)
 # Events that are not something the fan did: they neither open the 48-hour window nor count as activity.
 _SYSTEM_EVENTS = {
     "unsubscribe",
@@ -36,133 +44,156 @@ _SYSTEM_EVENTS = {
 
 
 @dataclass(frozen=True)
-class Accepted:
-    message_id: int | None  # None: a duplicate still being stored by another request
+class FanRef:
+    """The identity a message comes from, as the accept path needs it (and as record_outbound reads it)."""
+
+    account_id: int
+    identity_id: int
+    fan_id: int
+    last_inbound_at: datetime | None  # as this process last saw or wrote it
+
+
+@dataclass(frozen=True)
+class Stored:
+    message_id: int | None  # None: a duplicate that another request is still storing
     duplicate: bool
 
 
-def _dedupe_key(account_id: int, external_id: str) -> str:
+def dedupe_key(account_id: int, external_id: str) -> str:
     return f"hub:dedupe:{account_id}:{external_id}"
 
 
-def accept(state: HubState, account_id: int, inbound: InboundMessage) -> Accepted:
-    key = _dedupe_key(account_id, inbound.external_id)
+def claim_first_delivery(state: HubState, account_id: int, external_id: str) -> bool:
+    """False when Redis has seen this delivery; True when it has not, or cannot say (the DB decides)."""
     try:
-        first = state.redis.set(key, 1, nx=True, ex=DEDUPE_TTL_SECONDS)
+        return bool(state.redis.set(dedupe_key(account_id, external_id), 1, nx=True, ex=DEDUPE_TTL_SECONDS))
     except redis.RedisError as exc:
         log.warning("dedupe fast path unavailable, the database decides", extra={"error": str(exc)})
-        first = True
-    if not first:
-        return Accepted(_find(state, account_id, inbound.external_id), duplicate=True)
-    try:
-        return _store(state, account_id, inbound)
-    except Exception:
-        # The message was not stored: let WeChat's retry through instead of calling it a duplicate.
-        _forget(state, key)
-        raise
+        return True
 
 
-def _forget(state: HubState, key: str) -> None:
+def forget_delivery(state: HubState, account_id: int, external_id: str) -> None:
+    """The message was not stored: let WeChat's retry through instead of calling it a duplicate."""
     with contextlib.suppress(redis.RedisError):
-        state.redis.delete(key)
+        state.redis.delete(dedupe_key(account_id, external_id))
 
 
-def _find(state: HubState, account_id: int, external_id: str) -> int | None:
+def find_message(state: HubState, account_id: int, external_id: str) -> int | None:
     with Session(state.engine) as session:
         return session.scalar(
             select(Message.id).where(Message.account_id == account_id, Message.external_id == external_id)
         )
 
 
-def _store(state: HubState, account_id: int, inbound: InboundMessage) -> Accepted:
+_IDENTITY = Identity.__table__
+_MESSAGE = Message.__table__
+_FAN = Fan.__table__
+_FIND_IDENTITY = select(_IDENTITY.c.id, _IDENTITY.c.fan_id, _IDENTITY.c.last_inbound_at).where(
+    _IDENTITY.c.account_id == bindparam("account_id"), _IDENTITY.c.external_id == bindparam("sender"))
+_INSERT_MESSAGE = insert(_MESSAGE).returning(_MESSAGE.c.id)
+# Activity only moves forward, whatever another process wrote meanwhile.
+_TOUCH_IDENTITY = update(_IDENTITY).where(
+    _IDENTITY.c.id == bindparam("identity_id"),
+    or_(_IDENTITY.c.last_inbound_at.is_(None), _IDENTITY.c.last_inbound_at < bindparam("at")),
+).values(last_inbound_at=bindparam("at"))
+_TOUCH_FAN = update(_FAN).where(_FAN.c.id == bindparam("fan_id")).values(last_seen_at=bindparam("now"))
+CACHE_SIZE = 50_000
+
+
+def _fan_cache(state: HubState) -> dict[tuple[int, str], FanRef]:
+    cache: dict[tuple[int, str], FanRef] = state.extras.setdefault("fan_refs", {})
+    if len(cache) > CACHE_SIZE:
+        cache.clear()
+    return cache
+
+
+def fan_for(state: HubState, account_id: int, inbound: InboundMessage) -> FanRef:
+    """The fan behind `inbound.sender` on this account; created (in its own short write) on first contact.
+
+    Identity and fan ids never change, so they are cached per process.
+    """
+    cache = _fan_cache(state)
+    ref = cache.get((account_id, inbound.sender))
+    if ref is not None:
+        return ref
+    params = {"account_id": account_id, "sender": inbound.sender}
+    with state.engine.connect() as conn:
+        row = conn.execute(_FIND_IDENTITY, params).first()
+    if row is None:
+        with session_scope(state.engine) as session:
+            _create_identity(session, account_id, inbound)
+        with state.engine.connect() as conn:
+            row = conn.execute(_FIND_IDENTITY, params).one()
+    ref = FanRef(account_id, row.id, row.fan_id, row.last_inbound_at)
+    cache[(account_id, inbound.sender)] = ref
+    return ref
+
+
+def _create_identity(session: Session, account_id: int, inbound: InboundMessage) -> None:
+    now = utcnow()
+    unionid = inbound.extra.get("unionid")
+    fan_id = session.scalar(select(Fan.id).where(Fan.unionid == unionid)) if unionid else None
+    nested = session.begin_nested()  # a concurrent first message from the same fan may win the insert
+    try:
+        if fan_id is None:
+            fan_id = session.execute(
+                insert(Fan).values(unionid=unionid, display_name="", created_at=now, last_seen_at=now)
+                .returning(Fan.id)
+            ).scalar_one()
+        session.execute(insert(Identity).values(
+            fan_id=fan_id, account_id=account_id, external_id=inbound.sender, subscribed=True, created_at=now,
+        ))
+        nested.commit()
+    except IntegrityError:
+        nested.rollback()
+
+
+def _record_activity(session: Session, fan: FanRef, inbound: InboundMessage, now: datetime) -> FanRef:
+    """Subscribe state and referral scene on (un)subscribe; activity times at most once a minute."""
+    if inbound.event == "subscribe":
+        scene = inbound.extra.get("scene")
+        values: dict = {"subscribed": True, "subscribed_at": now}
+        if scene:  # the first referral scene stays
+            values["referral_scene"] = func.coalesce(Identity.referral_scene, str(scene)[:128])
+        session.execute(update(Identity).where(Identity.id == fan.identity_id).values(**values))
+    elif inbound.event == "unsubscribe":
+        session.execute(update(Identity).where(Identity.id == fan.identity_id)
+                        .values(subscribed=False, unsubscribed_at=now))
+    fan_action = inbound.kind != EVENT or inbound.event not in _SYSTEM_EVENTS
+    if fan_action and (fan.last_inbound_at is None or inbound.sent_at - fan.last_inbound_at >= ACTIVITY_RESOLUTION):
+        session.execute(_TOUCH_IDENTITY, {"identity_id": fan.identity_id, "at": inbound.sent_at})
+        session.execute(_TOUCH_FAN, {"fan_id": fan.fan_id, "now": now})
+        return replace(fan, last_inbound_at=inbound.sent_at)
+    return fan
+
+
+def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | None) -> Stored:
+    """Store the message, and its passive reply if the bots gave one, in one write transaction."""
     now = utcnow()
     try:
         with session_scope(state.engine) as session:
-            identity = upsert_identity(session, account_id, inbound, now)
-            message = Message(
-                account_id=account_id,
-                fan_id=identity.fan_id,
-                identity_id=identity.id,
-                direction=IN,
-                kind=inbound.kind,
-                text=inbound.text,
-                event=inbound.event,
-                event_key=inbound.event_key,
-                external_id=inbound.external_id,
-                sent_at=inbound.sent_at,
-                received_at=now,
-                status=RECEIVED,
-                source="fan",
-                meta=_meta(inbound),
-                raw=inbound.raw,
-            )
-            session.add(message)
-            session.flush()
-            return Accepted(message.id, duplicate=False)
+            message_id = session.execute(_INSERT_MESSAGE, dict(
+                account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
+                kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
+                external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
+                status=RECEIVED, reply_state=REPLY_PASSIVE if reply else REPLY_PENDING, reply_to_id=None,
+                source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
+                processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
+            )).scalar_one()
+            if reply is not None:
+                record_outbound(session, fan, message_id, reply.text, source=reply.source, via="passive",
+                                meta=reply_meta(reply), fresh=True)
+                kb_effects.apply(session, message_id, inbound.text, reply)
+            updated = _record_activity(session, fan, inbound, now)
+        if updated is not fan:
+            _fan_cache(state)[(fan.account_id, inbound.sender)] = updated
+        return Stored(message_id, duplicate=False)
     except IntegrityError:
-        # A concurrent request (or a retry after a Redis outage) stored it first.
-        existing = _find(state, account_id, inbound.external_id)
+        # A concurrent request (or a retry during a Redis outage) stored it first.
+        existing = find_message(state, fan.account_id, inbound.external_id)
         if existing is None:
             raise
-        return Accepted(existing, duplicate=True)
-
-
-def upsert_identity(session: Session, account_id: int, inbound: InboundMessage, now: datetime) -> Identity:
-    """The fan behind `inbound.sender` on this account, created on first contact; subscribe state kept."""
-    identity = session.scalar(
-        select(Identity).where(Identity.account_id == account_id, Identity.external_id == inbound.sender)
-    )
-    if identity is None:
-        identity = _create_identity(session, account_id, inbound, now)
-    fan_action = inbound.kind != EVENT or inbound.event not in _SYSTEM_EVENTS
-    if inbound.event == "subscribe":
-        identity.subscribed = True
-        identity.subscribed_at = now
-        scene = inbound.extra.get("scene")
-        if scene and not identity.referral_scene:
-            identity.referral_scene = str(scene)[:128]
-    elif inbound.event == "unsubscribe":
-        identity.subscribed = False
-        identity.unsubscribed_at = now
-    if fan_action:
-        identity.last_inbound_at = inbound.sent_at
-        session.execute(update(Fan).where(Fan.id == identity.fan_id).values(last_seen_at=now))
-    session.add(identity)
-    return identity
-
-
-def _create_identity(session: Session, account_id: int, inbound: InboundMessage, now: datetime) -> Identity:
-    unionid = inbound.extra.get("unionid")
-    fan = session.scalar(select(Fan).where(Fan.unionid == unionid)) if unionid else None
-    nested = session.begin_nested()  # a concurrent first message from the same fan may win the insert
-    try:
-        if fan is None:
-            fan = Fan(unionid=unionid, created_at=now, last_seen_at=now)
-            session.add(fan)
-            session.flush()
-        identity = Identity(
-            fan_id=fan.id,
-            account_id=account_id,
-            external_id=inbound.sender,
-            subscribed=inbound.event != "unsubscribe",
-            created_at=now,
-        )
-        session.add(identity)
-        session.flush()
-        nested.commit()
-        return identity
-    except IntegrityError:
-        nested.rollback()
-        identity = session.scalar(
-            select(Identity).where(Identity.account_id == account_id, Identity.external_id == inbound.sender)
-        )
-        if identity is None:
-            raise
-        return identity
-
-
-def account_id_for(session: Session, key: str) -> int | None:
-    return session.scalar(select(Account.id).where(Account.key == key))
+        return Stored(existing, duplicate=True)
 
 
 def _meta(inbound: InboundMessage) -> dict:

@@ -62,10 +62,9 @@ def agent_reply(fan_id: int) -> Any:
         if last_in is None:
             return jsonify(error=f"fan {fan_id} has not written to any account"), 404
         count = len(session.exec(select(Message.id).where(Message.reply_to_id == last_in.id)).all())
-        out = record_outbound(session, last_in, text, source=f"agent:{current_user.id}", via="api",
-                              dedupe_key=f"agent:{last_in.id}:{count}")
+        out_id = record_outbound(session, last_in, last_in.id, text, source=f"agent:{current_user.id}", via="api",
+                                 dedupe_key=f"agent:{last_in.id}:{count}")
         _propose_answer(session, fan_id, text)
-        out_id = out.id
     enqueue_send(out_id)
     return jsonify(id=out_id, status="queued"), 202
 

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import redis
 from sqlalchemy import delete, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from hub.db import session_scope
@@ -77,7 +78,11 @@ class BlobHolder(Generic[T]):
         now = time.monotonic()
         if wait or now - self._checked >= CHECK_EVERY_SECONDS:
             self._checked = now
-            version = active_version(state, self.kind)
+            try:
+                version = active_version(state, self.kind)
+            except SQLAlchemyError as exc:  # e.g. the schema is not migrated yet: serve what we have
+                log.warning("cannot look up the active blob", extra={"kind": self.kind, "error": type(exc).__name__})
+                return self.current
             if version and version != self.current_version:
                 self._start(state, version, wait)
         return self.current

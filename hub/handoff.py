@@ -42,7 +42,4 @@ def open_ticket(session: Session, message: Message, decision: Handoff) -> list[i
     message.meta = {**(message.meta or {}), "ticket_id": ticket.id}
     if not decision.text:
         return []
-    note = record_outbound(
-        session, message, decision.text, source=decision.source, via="api", dedupe_key=f"reply:{message.id}"
-    )
-    return [note.id]
+    return [record_outbound(session, message, message.id, decision.text, source=decision.source, via="api")]

@@ -78,6 +78,7 @@ class Message(SQLModel, table=True):
         UniqueConstraint("account_id", "external_id", name="uq_message_account_external"),
         Index("ix_message_status_received", "status", "received_at"),
         Index("ix_message_fan_created", "fan_id", "id"),
+        Index("ix_message_reply_to", "reply_to_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

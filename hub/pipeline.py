@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from bots.base import Bot, BotContext, Decision, decide
 from bots.events import default_bot, menu_bot, welcome_bot
 from bots.faq import faq_bot
+from bots.intent_handoff import intent_handoff_bot
 from bots.keywords import keyword_bot
 from channels.base import InboundMessage
 from hub.models import OUT, Account, Identity, Message
@@ -18,11 +19,16 @@ from hub.state import HubState
 
 # The explicit order of the bots: the first decision that is not None wins. Rules an operator wrote
 # beat the knowledge base; the default reply only answers what nothing else did.
-BOTS: tuple[Bot, ...] = (welcome_bot, menu_bot, keyword_bot, faq_bot, default_bot)
+BOTS: tuple[Bot, ...] = (welcome_bot, menu_bot, keyword_bot, intent_handoff_bot, faq_bot, default_bot)
+
+
+# The first bots only read the account's rules (microseconds): the webhook runs them inline. The rest may
+# consult models and the database, so the webhook runs them under its time budget.
+RULE_BOTS = 3
 
 
 def bots_for(state: HubState) -> Sequence[Bot]:
-    return state.extras.get("bots_override") or (*BOTS[:3], *state.extras.get("bots", ()), *BOTS[3:])
+    return state.extras.get("bots_override") or (*BOTS[:RULE_BOTS], *state.extras.get("bots", ()), *BOTS[RULE_BOTS:])
 
 
 def _services(state: HubState) -> dict[str, Any]:
@@ -31,29 +37,38 @@ def _services(state: HubState) -> dict[str, Any]:
     return {name: service for name, provide in providers.items() if (service := provide(state)) is not None}
 
 
-def last_answer(session: Session, message_id: int) -> dict[str, Any] | None:
-    """The automatic answer this fan got just before `message_id` (for "没用" or "2" right after it)."""
-    fan_id = session.scalar(select(Message.fan_id).where(Message.id == message_id))
-    row = session.exec(
-        select(Message).where(Message.fan_id == fan_id, Message.direction == OUT, Message.id < message_id)
-        .order_by(Message.id.desc()).limit(1)  # type: ignore[union-attr]
-    ).first()
+def last_answer(session: Session, fan_id: int, before_id: int | None = None) -> dict[str, Any] | None:
+    """The automatic answer this fan got last (before `before_id`), for "没用" or "2" right after it."""
+    query = select(Message).where(Message.fan_id == fan_id, Message.direction == OUT)
+    if before_id is not None:
+        query = query.where(Message.id < before_id)
+    row = session.exec(query.order_by(Message.id.desc()).limit(1)).first()  # type: ignore[union-attr]
     if row is None:
         return None
     return {"source": row.source, "meta": dict(row.meta or {}), "sent_at": row.sent_at, "text": row.text}
 
 
-def decide_for(state: HubState, account_id: int, account_key: str, message: InboundMessage,
-               message_id: int | None = None) -> Decision:
+def decide_by_rules(state: HubState, account_id: int, account_key: str, message: InboundMessage) -> Decision:
+    context = BotContext(account=account_key, rules=rulebook_for(state, account_id))
+    return decide(bots_for(state)[:RULE_BOTS], message, context)
+
+
+def decide_by_rest(state: HubState, account_id: int, account_key: str, message: InboundMessage, fan_id: int,
+                   before_id: int | None = None) -> Decision:
     previous = None
-    if message_id is not None and not message.is_event:
+    if not message.is_event and message.text.strip():
         with Session(state.engine) as session:
-            previous = last_answer(session, message_id)
-    context = BotContext(
-        account=account_key, rules=rulebook_for(state, account_id), last_answer=previous,
-        services=_services(state),
-    )
-    return decide(bots_for(state), message, context)
+            previous = last_answer(session, fan_id, before_id)
+    context = BotContext(account=account_key, rules=rulebook_for(state, account_id), last_answer=previous,
+                         services=_services(state))
+    return decide(bots_for(state)[RULE_BOTS:], message, context)
+
+
+def decide_for(state: HubState, account_id: int, account_key: str, message: InboundMessage, fan_id: int,
+               before_id: int | None = None) -> Decision:
+    """All bots in order (the worker's view): the same decision the webhook would have made."""
+    return decide_by_rules(state, account_id, account_key, message) or decide_by_rest(
+        state, account_id, account_key, message, fan_id, before_id)
 
 
 def inbound_from_row(message: Message, account: Account, identity: Identity) -> InboundMessage:

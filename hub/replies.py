@@ -1,24 +1,27 @@
 """Claiming the right to answer a message and recording the answer — exactly one answer per message.
 
-The webhook (passive reply) and the worker (customer-service API) may both decide; a conditional UPDATE
-on `reply_state` lets only the first one through.
+The webhook stores a passive reply together with the message; the worker claims a message that is
+still pending with a conditional UPDATE on `reply_state`, so only one of them ever answers.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from typing import Protocol
+
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bots.base import Reply
-from hub.models import (
-    OUT,
-    QUEUED,
-    REPLY_PENDING,
-    SENT,
-    Message,
-    utcnow,
-)
+from hub.models import OUT, QUEUED, REPLY_PENDING, SENT, Message, utcnow
+
+_INSERT = insert(Message.__table__).returning(Message.__table__.c.id)
+
+
+class FanRefLike(Protocol):
+    account_id: int
+    fan_id: int
+    identity_id: int
 
 
 def claim_reply(session: Session, message_id: int, new_state: str) -> bool:
@@ -32,46 +35,42 @@ def claim_reply(session: Session, message_id: int, new_state: str) -> bool:
 
 def record_outbound(
     session: Session,
-    inbound: Message,
+    fan: FanRefLike,
+    reply_to_id: int,
     text: str,
     *,
     source: str,
     via: str,
-    dedupe_key: str,
     meta: dict | None = None,
-) -> Message:
-    """Store an outbound message (status sent for passive replies, queued for the API); idempotent by key."""
-    existing = session.exec(select(Message).where(Message.dedupe_key == dedupe_key)).first()
+    dedupe_key: str | None = None,
+    fresh: bool = False,
+) -> int:
+    """Store an outbound message (sent for passive replies, queued for the API); returns its id.
+
+    Idempotent by `dedupe_key` (default: one automatic reply per inbound message). `fresh` says the
+    inbound message was inserted in this same transaction, so no earlier reply can exist.
+    """
+    key = dedupe_key or f"reply:{reply_to_id}"
+    now = utcnow()
+    values = dict(
+        account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=OUT, kind="text",
+        text=text, dedupe_key=key, sent_at=now, received_at=now, status=SENT if via == "passive" else QUEUED,
+        reply_state="none", reply_to_id=reply_to_id, source=source, via=via, attempts=0,
+        processed_at=now if via == "passive" else None, meta=meta or {}, raw="",
+    )
+    if fresh:
+        return session.execute(_INSERT, values).scalar_one()
+    existing = session.scalar(select(Message.id).where(Message.dedupe_key == key))
     if existing is not None:
         return existing
-    now = utcnow()
-    outbound = Message(
-        account_id=inbound.account_id,
-        fan_id=inbound.fan_id,
-        identity_id=inbound.identity_id,
-        direction=OUT,
-        kind="text",
-        text=text,
-        dedupe_key=dedupe_key,
-        sent_at=now,
-        received_at=now,
-        status=SENT if via == "passive" else QUEUED,
-        reply_state="none",
-        reply_to_id=inbound.id,
-        source=source,
-        via=via,
-        processed_at=now if via == "passive" else None,
-        meta=meta or {},
-    )
     nested = session.begin_nested()
     try:
-        session.add(outbound)
-        session.flush()
+        out_id = session.execute(_INSERT, values).scalar_one()
         nested.commit()
+        return out_id
     except IntegrityError:
         nested.rollback()
-        return session.exec(select(Message).where(Message.dedupe_key == dedupe_key)).one()
-    return outbound
+        return session.scalar(select(Message.id).where(Message.dedupe_key == key))
 
 
 def reply_meta(reply: Reply) -> dict:

@@ -5,6 +5,7 @@ A change bumps a version number in Redis so every process reloads; without Redis
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Sequence
@@ -70,9 +71,19 @@ def _version(state: HubState) -> str | None:
     return value.decode() if value else "0"
 
 
+def _cached_version(state: HubState) -> str | None:
+    """The rules version, asked of Redis at most once a second per process (a change shows within ~1 s)."""
+    now = time.monotonic()
+    checked, version = state.extras.get("rules_version", (-1.0, None))
+    if now - checked >= 1.0:
+        version = _version(state)
+        state.extras["rules_version"] = (now, version)
+    return version
+
+
 def rulebook_for(state: HubState, account_id: int) -> RuleBook:
     cache: dict[int, tuple[str | None, float, RuleBook]] = state.extras.setdefault("rulebooks", {})
-    version = _version(state)
+    version = _cached_version(state)
     cached = cache.get(account_id)
     now = time.monotonic()
     if cached and cached[0] == version and (version is not None or now - cached[1] < _TTL_SECONDS):
@@ -85,7 +96,7 @@ def rulebook_for(state: HubState, account_id: int) -> RuleBook:
 
 
 def rules_changed(state: HubState) -> None:
-    try:
+    state.extras.pop("rulebooks", None)
+    state.extras.pop("rules_version", None)
+    with contextlib.suppress(redis.RedisError):  # without Redis, other processes pick it up within the TTL
         state.redis.incr(_VERSION_KEY)
-    except redis.RedisError:
-        state.extras.pop("rulebooks", None)  # other processes pick it up within the TTL

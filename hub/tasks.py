@@ -71,16 +71,13 @@ def process_message(message_id: int) -> str:
         for processor in state.extras.get("processors", ()):
             processor(session, message, inbound)  # tagging, intent: each idempotent per message
         if message.reply_state == REPLY_PENDING:
-            decision = decide_for(state, account.id, account.key, inbound, message.id)
+            decision = decide_for(state, account.id, account.key, inbound, message.fan_id, message.id)
             if isinstance(decision, Reply) and claim_reply(session, message.id, REPLY_ASYNC):
-                out = record_outbound(
-                    session, message, decision.text, source=decision.source, via="api",
-                    dedupe_key=f"reply:{message.id}", meta=reply_meta(decision),
-                )
-                kb_effects.apply(session, message, decision)
-                to_send.append(out.id)
+                to_send.append(record_outbound(session, message, message.id, decision.text, source=decision.source,
+                                               via="api", meta=reply_meta(decision)))
+                kb_effects.apply(session, message.id, message.text, decision)
             elif isinstance(decision, Handoff) and claim_reply(session, message.id, REPLY_NONE):
-                kb_effects.apply(session, message, decision)
+                kb_effects.apply(session, message.id, message.text, decision)
                 to_send.extend(handoff.open_ticket(session, message, decision))
             else:
                 claim_reply(session, message.id, REPLY_NONE)

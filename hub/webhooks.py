@@ -1,26 +1,27 @@
-"""The hub's side of every webhook: accept the message, answer within the budget, queue the rest."""
+"""The hub's side of every webhook: dedupe, decide a passive reply within the budget, store the message
+with that reply in one write, queue the rest of the work. A message is accepted when the write commits;
+until then WeChat's retries (it waits 5 s) keep it from being lost."""
 
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from sqlmodel import Session, select
 
-from bots.base import Reply
+from bots.base import Decision, Reply
 from channels.base import AccountConfig, InboundMessage, OutboundMessage, WebhookRejected
-from hub import kb_effects, metrics
-from hub.accept import accept
-from hub.accounts import find_account
-from hub.db import session_scope
-from hub.models import REPLY_PASSIVE, Message
-from hub.pipeline import decide_for
-from hub.replies import claim_reply, record_outbound, reply_meta
+from hub import inbox, metrics
+from hub.accept import claim_first_delivery, fan_for, find_message, forget_delivery, store
+from hub.accounts import KnownAccount, find_account
+from hub.models import Message
+from hub.pipeline import decide_by_rest, decide_by_rules
 from hub.state import HubState
-from hub.tasks import enqueue_process
 
 log = logging.getLogger("hub.webhooks")
+DUPLICATE_POLL_SECONDS = 0.05
 
 
 class WebhookHandler:
@@ -36,49 +37,55 @@ class WebhookHandler:
         known = find_account(self.state, inbound.account)
         if known is None:
             raise WebhookRejected(404, "unknown account key")
-        accepted = accept(self.state, known.id, inbound)
-        metrics.MESSAGES_IN.labels(inbound.channel, inbound.kind, str(accepted.duplicate).lower()).inc()
-        if accepted.duplicate:
-            log.info("duplicate delivery", extra={"account": inbound.account, "external_id": inbound.external_id})
-            return self._stored_reply(accepted.message_id, inbound)
-        assert accepted.message_id is not None
-        reply = self._passive_reply(known.id, inbound, accepted.message_id)
+        if not claim_first_delivery(self.state, known.id, inbound.external_id):
+            return self._duplicate(known, inbound)
         try:
-            enqueue_process(accepted.message_id)
-        except Exception:  # stored is accepted: whatever the queue did, the sweeper enqueues it later
-            log.exception("enqueue failed, left for the sweeper", extra={"message_id": accepted.message_id})
-        return reply
-
-    def _passive_reply(self, account_id: int, inbound: InboundMessage, message_id: int) -> OutboundMessage | None:
-        """Decide within the budget; a late or failed decision is left to the worker (never lost)."""
-        budget = self.state.config.reply_budget_ms / 1000
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reply")
-        future = self._pool.submit(decide_for, self.state, account_id, inbound.account, inbound, message_id)
-        try:
-            decision = future.result(timeout=budget)
-        except FutureTimeout:
-            metrics.PASSIVE_TIMEOUTS.inc()
-            log.warning("no reply within the budget, the worker answers", extra={"message_id": message_id})
-            return None
+            fan = fan_for(self.state, known.id, inbound)
+            reply = self._passive_reply(known, inbound, fan.fan_id)
+            stored = store(self.state, fan, inbound, reply)
         except Exception:
-            log.exception("a bot failed in the webhook, the worker retries", extra={"message_id": message_id})
-            return None
-        if not isinstance(decision, Reply):
-            return None
-        with session_scope(self.state.engine) as session:
-            if not claim_reply(session, message_id, REPLY_PASSIVE):
+            forget_delivery(self.state, known.id, inbound.external_id)
+            raise
+        metrics.MESSAGES_IN.labels(inbound.channel, inbound.kind, str(stored.duplicate).lower()).inc()
+        if stored.duplicate:  # Redis was down and a concurrent copy won the insert
+            return self._stored_reply(stored.message_id, inbound)
+        inbox.push(self.state, stored.message_id)  # if Redis is down, the sweeper enqueues it later
+        return OutboundMessage(inbound.account, inbound.sender, text=reply.text) if reply else None
+
+    def _passive_reply(self, known: KnownAccount, inbound: InboundMessage, fan_id: int) -> Reply | None:
+        """Rules inline; the other bots under the budget. A late or failed decision is left to the worker."""
+        started = time.monotonic()
+        decision: Decision = decide_by_rules(self.state, known.id, inbound.account, inbound)
+        if decision is None:
+            budget = self.state.config.reply_budget_ms / 1000 - (time.monotonic() - started)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reply")
+            future = self._pool.submit(decide_by_rest, self.state, known.id, inbound.account, inbound, fan_id)
+            try:
+                decision = future.result(timeout=max(0.0, budget))
+            except FutureTimeout:
+                metrics.PASSIVE_TIMEOUTS.inc()
+                log.warning("no reply within the budget, the worker answers", extra={"sender": inbound.sender})
                 return None
-            inbound_row = session.get(Message, message_id)
-            record_outbound(
-                session, inbound_row, decision.text, source=decision.source, via="passive",
-                dedupe_key=f"reply:{message_id}", meta=reply_meta(decision),
-            )
-            kb_effects.apply(session, inbound_row, decision)
-        return OutboundMessage(account=inbound.account, recipient=inbound.sender, text=decision.text)
+            except Exception:
+                log.exception("a bot failed in the webhook, the worker retries", extra={"sender": inbound.sender})
+                return None
+        # Hand-offs and silence are the worker's to act on (tickets, customer-service messages).
+        return decision if isinstance(decision, Reply) else None
+
+    def _duplicate(self, known: KnownAccount, inbound: InboundMessage) -> OutboundMessage | None:
+        """A retried delivery gets the passive reply the first delivery got. If the first copy is still
+        being stored (a concurrent retry), wait for it within the budget."""
+        log.info("duplicate delivery", extra={"account": inbound.account, "external_id": inbound.external_id})
+        metrics.MESSAGES_IN.labels(inbound.channel, inbound.kind, "true").inc()
+        deadline = time.monotonic() + self.state.config.reply_budget_ms / 1000
+        while True:
+            message_id = find_message(self.state, known.id, inbound.external_id)
+            if message_id is not None or time.monotonic() >= deadline:
+                return self._stored_reply(message_id, inbound)
+            time.sleep(DUPLICATE_POLL_SECONDS)
 
     def _stored_reply(self, message_id: int | None, inbound: InboundMessage) -> OutboundMessage | None:
-        """A retried delivery gets the passive reply the first delivery got, if it had one."""
         if message_id is None:
             return None
         with Session(self.state.engine) as session:

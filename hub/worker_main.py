@@ -9,6 +9,7 @@ from collections.abc import Callable
 import redis
 from rq import Worker
 
+from hub import inbox
 from hub.redis_conn import redis_url
 from hub.state import HubState
 
@@ -51,10 +52,14 @@ def run_worker(burst: bool = False, with_sweeper: bool = True) -> bool:
     state: HubState = app.extensions["hub"]
     preload(state)
     stop = threading.Event()
-    if with_sweeper and not burst:
-        start_sweeper(state, sweep, stop)
-    # The worker blocks on BLPOP: its connection must not have the short socket time-out of the web's.
+    # The worker blocks on BLPOP: its connections must not have the short socket time-out of the web's.
     connection = redis.Redis.from_url(redis_url(state.config), health_check_interval=30)
+    if burst:
+        inbox.drain(state)
+    else:
+        inbox.start_dispatcher(state, redis.Redis.from_url(redis_url(state.config)), stop)
+        if with_sweeper:
+            start_sweeper(state, sweep, stop)
     worker = Worker([state.queue.name], connection=connection)
     try:
         return worker.work(burst=burst, with_scheduler=True, logging_level=state.config.log_level)

@@ -134,7 +134,10 @@ def sandbox() -> Iterator[Any]:
 
 
 def run_jobs(state: Any, max_jobs: int | None = None) -> None:
-    """Work the queue in this process until it is empty (an RQ SimpleWorker in burst mode)."""
+    """Dispatch the webhook's inbox, then work the queue in this process until it is empty."""
+    from hub.inbox import drain
+
+    drain(state)
     SimpleWorker([state.queue], connection=state.queue.connection).work(burst=True, max_jobs=max_jobs)
 
 
