@@ -38,6 +38,13 @@ def _recent(last: Mapping[str, Any] | None, now: datetime) -> Mapping[str, Any] 
     return last if isinstance(at, datetime) and now - at <= FEEDBACK_WINDOW else None
 
 
+def recent_faq_entry(last: Mapping[str, Any] | None, now: datetime) -> str | None:
+    """The knowledge-base entry of the FAQ answer the fan got within the feedback window, if any."""
+    recent = _recent(last, now)
+    entry = (recent.get("meta") or {}).get("entry_id") if recent else None
+    return str(entry) if entry else None
+
+
 def _candidates(kb: KnowledgeBase, hits: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for hit in hits:

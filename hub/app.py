@@ -37,6 +37,14 @@ def create_state(config_overrides: Mapping[str, Any] | None = None) -> HubState:
     state = HubState(config=config, engine=engine, redis=client, queue=Queue(config.queue_name, connection=client))
     state.extras["service_providers"] = {"kb": kb_service}
     state.extras["preloaders"] = [tokenizer_preload, lambda: kb_service(state, wait=True)]
+    # Interest tagging and intent (issue 4): the per-message processor, "intent_of" for the bots, and the
+    # worker's preloading of the classifiers (training the intent model on first start).
+    from hub.tag_models import preloaders as tag_preloaders
+    from hub.tagging import intent_service, tag_message
+
+    state.extras.setdefault("processors", []).append(tag_message)
+    state.extras["service_providers"]["intent_of"] = intent_service
+    state.extras["preloaders"].extend(tag_preloaders(state))
     set_current(state)
     return state
 
@@ -64,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(webhook, url_prefix="/webhooks/wechat")
     init_auth(app)
     import hub.api_kb  # noqa: F401  (registers its routes on the API blueprint)
+    import hub.api_tags  # noqa: F401  (tags, fans' interests, examples, training)
 
     for blueprint in (health_bp, console_bp, api_bp):
         app.register_blueprint(blueprint)

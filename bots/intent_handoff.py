@@ -1,0 +1,25 @@
+"""Hand the fan to a person when the intent classifier says they asked for one ("转人工", "找客服")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bots.base import BotContext, Decision, Handoff
+from bots.faq import recent_faq_entry
+from channels.base import InboundMessage
+
+SOURCE = "intent"
+HANDOFF_TEXT = "好的，正在为您转接人工客服，请稍候。"
+
+
+def intent_handoff_bot(message: InboundMessage, context: BotContext) -> Decision:
+    """Needs `context.services["intent_of"]` (InboundMessage -> intent label); without it, does nothing."""
+    intent_of = context.services.get("intent_of")
+    if intent_of is None or message.is_event or not message.text.strip():
+        return None
+    if intent_of(message) != "human":
+        return None
+    # Asking for a person right after an automatic answer also says that answer did not help.
+    answered = recent_faq_entry(context.last_answer, datetime.now(UTC))
+    return Handoff(reason="the fan asked for a person", source=SOURCE, text=HANDOFF_TEXT,
+                   meta={"unhelpful_entry": answered} if answered else {})
