@@ -1,0 +1,72 @@
+"""Reading labelled-example files (JSON Lines) with errors that name the offending line.
+
+One object a line: {"text": "...", "label": "..."} or {"text": "...", "labels": ["...", ...]};
+"labels": [] (or "label": null) marks a text with no label (chit-chat, no interest).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from pathlib import Path
+
+from knowledge.classifier import Example
+
+
+class LabelFileError(ValueError):
+    """A label file line that cannot be used; `.line` is 1-based."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+def parse_lines(
+    lines: Iterable[str], source: str = "<examples>", allowed: Collection[str] | None = None
+) -> list[Example]:
+    """Examples from JSON lines; blank lines are skipped, anything else wrong raises LabelFileError."""
+    out: list[Example] = []
+    for n, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise LabelFileError(source, n, f"not valid JSON ({e.msg})") from e
+        if not isinstance(obj, dict):
+            raise LabelFileError(source, n, "expected a JSON object with 'text' and 'label'")
+        text = obj.get("text")
+        if not isinstance(text, str):
+            raise LabelFileError(source, n, "missing 'text' (a string)")
+        if "labels" in obj:
+            labels = obj["labels"]
+            if not isinstance(labels, list) or not all(isinstance(x, str) and x.strip() for x in labels):
+                raise LabelFileError(source, n, "'labels' must be a list of non-empty strings")
+        elif "label" in obj:
+            label = obj["label"]
+            if label is None:
+                labels = []
+            elif isinstance(label, str) and label.strip():
+                labels = [label]
+            else:
+                raise LabelFileError(source, n, "'label' must be a non-empty string or null")
+        else:
+            raise LabelFileError(source, n, "missing label: give 'label' (or 'labels', [] for none)")
+        labels = [x.strip() for x in labels]
+        if allowed is not None:
+            unknown = [x for x in labels if x not in allowed]
+            if unknown:
+                raise LabelFileError(source, n, f"unknown label {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+        out.append(Example(text, tuple(labels), id=f"{source}:{n}"))
+    return out
+
+
+def read_examples(path: str | Path, allowed: Collection[str] | None = None) -> list[Example]:
+    p = Path(path)
+    try:
+        with p.open(encoding="utf-8") as f:
+            return parse_lines(f, str(p), allowed)
+    except UnicodeDecodeError as e:
+        raise LabelFileError(str(p), 0, f"not UTF-8 text ({e.reason})") from e

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import pytest
+
+from knowledge.classifier import (
+    Example,
+    Model,
+    TrainingError,
+    UnknownLabelError,
+    evaluate,
+    filter_labels,
+    is_no_worse,
+    train,
+)
+from knowledge.intents import INTENTS, builtin_examples, train_intent_model
+
+from .classify_data import VOCAB, make_examples
+
+
+@pytest.fixture(scope="session")
+def examples() -> list[Example]:
+    return make_examples(30, seed=1)
+
+
+@pytest.fixture(scope="session")
+def held_back() -> list[Example]:
+    return make_examples(10, seed=2)
+
+
+@pytest.fixture(scope="session")
+def model(examples):
+    return train(examples, set(VOCAB), n_jobs=1, grid=((0.5, None), (1.0, "balanced")))
+
+
+def test_learns_labels_and_no_interest(model, held_back):
+    m = evaluate(model, held_back)
+    assert m["accuracy"] >= 0.9
+    assert m["macro_f1"] >= 0.9
+    assert model.open_world  # it saw texts with no label
+    assert model.predict(["这款口红怎么样", "晚安"]) == [["美妆"], []]
+    assert model.predict_top(["晚安"]) == [None]
+
+
+def test_probabilities_are_per_label_and_bounded(model):
+    (p,) = model.predict_proba(["这款手机怎么样"])
+    assert set(p) == set(VOCAB)
+    assert all(0.0 <= v <= 1.0 for v in p.values())
+    assert max(p, key=p.get) == "数码"
+    assert p["数码"] > 0.5 > p["美妆"]
+    assert p["数码"] > p["汽车"]
+
+
+def test_multi_label_text_gets_both_labels(model):
+    (labels,) = model.predict(["口红和手机哪个牌子好"], threshold=0.3)
+    assert set(labels) == {"美妆", "数码"}
+
+
+def test_empty_texts_are_not_classified(model):
+    texts = ["", "   ", "。。。", "[图片]"[:0], "这款口红怎么样"]
+    probs = model.predict_proba(texts)
+    assert probs[:4] == [{}, {}, {}, {}]
+    assert probs[4]
+    assert model.predict(texts)[:4] == [[], [], [], []]
+    assert model.predict_top([""]) == [None]
+    assert model.predict_proba([]) == []
+
+
+def test_deleted_tag_is_filtered(model):
+    allowed = {"美妆", "汽车"}  # 数码 was deleted after training
+    (p,) = model.predict_proba(["这款手机怎么样"], allowed=allowed)
+    assert set(p) == allowed
+    assert "数码" not in model.predict(["这款手机怎么样"], threshold=0.0, allowed=allowed)[0]
+    assert model.predict_top(["这款手机怎么样"], allowed=allowed)[0] in allowed | {None}
+    assert filter_labels(model.predict_proba(["手机"]), allowed) == [
+        {k: v for k, v in model.predict_proba(["手机"])[0].items() if k in allowed}
+    ]
+
+
+def test_round_trip_bytes(model):
+    blob = model.to_bytes()
+    again = Model.from_bytes(blob)
+    texts = ["这款口红怎么样", "轮胎多久换", "好的"]
+    assert again.version == model.version
+    assert again.metadata == model.metadata
+    for a, b in zip(again.predict_proba(texts), model.predict_proba(texts), strict=True):
+        assert a == pytest.approx(b)
+    with pytest.raises(ValueError, match="not a classifier model"):
+        Model.from_bytes(b"not a model")
+
+
+def test_unknown_label_is_an_error_or_dropped(examples):
+    bad = [*examples, Example("新出的游戏机", ("游戏",))]
+    with pytest.raises(UnknownLabelError) as e:
+        train(bad, set(VOCAB), n_jobs=1, grid=((0.5, None),))
+    assert e.value.index == len(examples) and "游戏" in str(e.value)
+    m = train(bad, set(VOCAB), unknown="drop", n_jobs=1, grid=((0.5, None),))
+    assert "游戏" not in m.labels
+
+
+def test_cold_start_from_seed_keywords():
+    m = train([], set(VOCAB), seed_keywords={"美妆": ["口红", "面膜"], "数码": ["手机"], "汽车": []})
+    assert m.metadata["kind"] == "keywords"
+    assert m.metadata["untrained_labels"] == ["汽车"]
+    assert m.predict(["这支口红好看", "手机和面膜", "今天天气不错"]) == [["美妆"], ["数码", "美妆"], []]
+    (p,) = m.predict_proba(["口红和面膜"])
+    assert p["美妆"] > p["数码"]
+    assert Model.from_bytes(m.to_bytes()).predict(["口红"]) == [["美妆"]]
+
+
+def test_keywords_cover_labels_without_examples(examples):
+    few = [ex for ex in examples if ex.labels != ("汽车",)]
+    m = train(few, set(VOCAB), seed_keywords={"汽车": ["试驾", "保养"]}, n_jobs=1, grid=((0.5, None),))
+    assert m.metadata["keyword_labels"] == ["汽车"]
+    assert m.predict_top(["想预约试驾"]) == ["汽车"]
+
+
+def test_nothing_to_learn_is_a_clear_error():
+    with pytest.raises(TrainingError, match="not enough examples"):
+        train([Example("口红", ("美妆",))], set(VOCAB))
+    with pytest.raises(TrainingError, match="no labels"):
+        train([], set())
+
+
+def test_new_model_replaces_old_only_if_no_worse(examples, held_back, model):
+    weak = train(make_examples(3, seed=5, with_chitchat=False), set(VOCAB), n_jobs=1, grid=((0.5, None),))
+    good, bad = evaluate(model, held_back), evaluate(weak, held_back)
+    assert is_no_worse(good, bad)
+    assert not is_no_worse(bad, good)
+
+
+def test_intent_examples_are_balanced_and_model_works():
+    ex = builtin_examples()
+    counts = {i: sum(1 for e in ex if e.labels == (i,)) for i in INTENTS}
+    assert len(ex) >= 300 and min(counts.values()) >= 0.8 * max(counts.values())
+    m = train_intent_model(extra=[Example("能不能给我退一半", ("complaint",))])
+    got = m.predict_top(["转人工", "怎么退货", "这款还有货吗 多少钱", "哈哈 早上好", "你们这什么破质量"])
+    assert got == ["human", "question", "purchase", "chitchat", "complaint"]
+    assert not m.open_world  # chit-chat is an intent, every text gets one
