@@ -19,6 +19,8 @@ from typing import Any
 from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
 
+from hub.serve import gunicorn_options
+
 MAX_BODY_BYTES = 64 * 1024
 REPLAY_WINDOW_SECONDS = 300
 
@@ -67,17 +69,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--token", required=True)
     args = parser.parse_args()
-    # The same settings as hub/serve.py.
-    options = {
-        "bind": f"{args.host}:{args.port}",
-        "workers": args.workers,
-        "worker_class": "gthread",
-        "threads": 4,
-        "timeout": 30,
-        "accesslog": None,
-    }
+    options = gunicorn_options(args.host, args.port, args.workers, args.threads)  # the same as `hub serve`
     BareApplication(create_app(args.token), options).run()
 
 

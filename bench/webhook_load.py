@@ -497,7 +497,8 @@ def print_table(r: dict[str, Any]) -> None:
     ]
     width = max(len(row[0]) for row in rows) + 2
     vwidth = max(len(row[1]) for row in rows) + 2
-    print(f"\nWebhook load — {r['database']} + {r['redis']}, gunicorn 2 workers x gthread 4 threads, "
+    print(f"\nWebhook load — {r['database']} + {r['redis']}, "
+          f"gunicorn {r['workers']} workers x gthread {r['threads']} threads, "
           f"{r['cpus']} CPUs shared by wrk/the generator and the server (load average at start: "
           f"{r['loadavg_at_start']:.1f})")
     print("-" * (width + vwidth + 24))
@@ -522,6 +523,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of wrk before each measured run")
     parser.add_argument("--duplicates", type=int, default=40, help="MsgIds delivered three times each")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker of both servers")
     db = parser.add_mutually_exclusive_group()
     db.add_argument("--database-url", help="use this database (e.g. postgresql+psycopg2://...) instead of SQLite")
     db.add_argument("--postgres", action="store_true", help="start a private PostgreSQL cluster and use it")
@@ -567,10 +569,12 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     hub_port, bare_port = free_port(), free_port()
     hub_log, bare_log = tmp / "hub.log", tmp / "bare.log"
     log(f"starting the hub on :{hub_port} and the bare app on :{bare_port}")
-    hub_proc = stack.popen([str(BIN / "hub"), "serve", "--port", str(hub_port), "--workers", str(args.workers)],
+    hub_proc = stack.popen([str(BIN / "hub"), "serve", "--port", str(hub_port), "--workers", str(args.workers),
+                            "--threads", str(args.threads)],
                            env, hub_log)
     bare_proc = stack.popen([sys.executable, str(BENCH / "bare_webhook.py"), "--port", str(bare_port),
-                             "--token", TOKEN, "--workers", str(args.workers)], env, bare_log)
+                             "--token", TOKEN, "--workers", str(args.workers), "--threads", str(args.threads)],
+                            env, bare_log)
     wait_http(hub_port, hub_proc, hub_log)
     wait_http(bare_port, bare_proc, bare_log)
     stored_before = messages_in(env)
@@ -657,6 +661,7 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     return {
         "database": "PostgreSQL" if database_url.startswith("postgresql") else "SQLite",
         "redis": "Redis server" if args.redis_url else "embedded Redis",
+        "threads": args.threads,
         "cpus": os.cpu_count(), "loadavg_at_start": load_at_start, "workers": args.workers,
         "wrk_threads": args.wrk_threads,
         "connections": args.connections, "duration_s": args.duration,

@@ -13,11 +13,12 @@ import click
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker process.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Run the web app (webhooks, consoles, API) under gunicorn."""
     from hub.serve import serve as run
 
-    run(host, port, workers)
+    run(host, port, workers, threads)
 
 
 @click.command("worker")

@@ -53,6 +53,17 @@ def decide_by_rules(state: HubState, account_id: int, account_key: str, message:
     return decide(bots_for(state)[:RULE_BOTS], message, context)
 
 
+def rest_may_reply(state: HubState, account_id: int) -> bool:
+    """Whether the bots after the rules could give a passive reply at all: only the FAQ bot (with a
+    knowledge base) and the default rule reply; the others hand off, which is the worker's business.
+    Without either, the webhook skips classifying the message (the worker still does, for tags)."""
+    if state.extras.get("bots") or state.extras.get("bots_override"):
+        return True
+    providers = state.extras.get("service_providers", {})
+    return rulebook_for(state, account_id).default is not None or (
+        "kb" in providers and providers["kb"](state) is not None)
+
+
 def decide_by_rest(state: HubState, account_id: int, account_key: str, message: InboundMessage, fan_id: int,
                    before_id: int | None = None) -> Decision:
     previous = None

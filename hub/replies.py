@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -34,7 +35,7 @@ def claim_reply(session: Session, message_id: int, new_state: str) -> bool:
 
 
 def record_outbound(
-    session: Session,
+    session: Session | Connection,
     fan: FanRefLike,
     reply_to_id: int,
     text: str,

@@ -44,16 +44,18 @@ class HubApplication(BaseApplication):
         return create_app()
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    """The server settings; the load benchmark runs its bare ceiling app with the same ones."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 30,
+        "accesslog": None,
+    }
+
+
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     prepare_environment()
-    HubApplication(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": 4,
-            "timeout": 30,
-            "accesslog": None,
-            "child_exit": _child_exit,
-        }
-    ).run()
+    HubApplication({**gunicorn_options(host, port, workers, threads), "child_exit": _child_exit}).run()

@@ -17,7 +17,7 @@ from hub import inbox, metrics
 from hub.accept import claim_first_delivery, fan_for, find_message, forget_delivery, store
 from hub.accounts import KnownAccount, find_account
 from hub.models import Message
-from hub.pipeline import decide_by_rest, decide_by_rules
+from hub.pipeline import decide_by_rest, decide_by_rules, rest_may_reply
 from hub.state import HubState
 
 log = logging.getLogger("hub.webhooks")
@@ -56,7 +56,7 @@ class WebhookHandler:
         """Rules inline; the other bots under the budget. A late or failed decision is left to the worker."""
         started = time.monotonic()
         decision: Decision = decide_by_rules(self.state, known.id, inbound.account, inbound)
-        if decision is None:
+        if decision is None and rest_may_reply(self.state, known.id):
             budget = self.state.config.reply_budget_ms / 1000 - (time.monotonic() - started)
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reply")

@@ -1,0 +1,19 @@
+"""Loading the shared evaluation sets for the knowledge-base benchmarks (never shipped, never in tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from knowledge.kb_eval import load_kb, load_queries
+from knowledge.retriever import Entry
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kb"
+SETS = ("lcqmc", "oppo")
+
+
+def load_set(name: str, data: Path = DATA) -> tuple[list[Entry], list[tuple[str, str | None]]]:
+    return load_kb(data / f"{name}-kb.jsonl"), load_queries(data / f"{name}-queries.jsonl")
+
+
+def as_rows(entries: list[Entry]) -> list[dict[str, object]]:
+    return [{"id": e.id, "question": e.question, "similar": list(e.similar), "answer": e.answer} for e in entries]
