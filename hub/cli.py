@@ -9,6 +9,7 @@ import sys
 import click
 
 from hub.cli_admin import account_group, rules_group, user_group
+from hub.cli_common import echo_figures
 from hub.cli_kb import kb_group
 from hub.cli_run import demo, sandbox_group, serve, simulate, worker
 from hub.cli_tags import tags_group
@@ -43,12 +44,7 @@ def stats(as_json: bool) -> None:
     from hub.app import create_state
     from hub.stats import collect
 
-    figures = collect(create_state())
-    if as_json:
-        click.echo(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            click.echo(f"{key:>18}  {value}")
+    echo_figures(collect(create_state()), as_json)
 
 
 @cli.group("tickets")

@@ -8,20 +8,15 @@ import click
 from sqlmodel import Session, select
 from werkzeug.security import generate_password_hash
 
+from hub.cli_common import command_state
 from hub.models import ROLES, RULE_KINDS, Account, Rule, User
-
-
-def _state():  # type: ignore[no-untyped-def]
-    from hub.app import create_state
-
-    return create_state()
 
 
 def _save_account(**fields: str | None) -> None:
     from hub.accounts import AccountError, add_account
     from hub.db import session_scope
 
-    state = _state()
+    state = command_state()
     try:
         with session_scope(state.engine) as session:
             account = add_account(session, **fields)
@@ -74,7 +69,7 @@ def account_add(channel: str, **opts: str | None) -> None:
 
 @account_group.command("list")
 def account_list() -> None:
-    with Session(_state().engine) as session:
+    with Session(command_state().engine) as session:
         for account in session.exec(select(Account).order_by(Account.id)).all():
             mode = "safe mode" if account.aes_key else "plaintext"
             click.echo(f"{account.key:<20} {account.channel:<10} {account.app_id:<24} {mode}")
@@ -97,7 +92,7 @@ def user_add(email: str, role: str, password: str, name: str) -> None:
         raise click.ClickException("give a valid e-mail address")
     if len(password) < 8:
         raise click.ClickException("the password must have at least 8 characters")
-    with session_scope(_state().engine) as session:
+    with session_scope(command_state().engine) as session:
         if session.exec(select(User).where(User.email == email.lower())).first():
             raise click.ClickException(f"a user {email} exists already")
         digest = generate_password_hash(password)
@@ -125,7 +120,7 @@ def rules_add(account_key: str, kind: str, match: str, pattern: str, reply: str,
         validate(kind, match, pattern, reply)
     except RuleError as exc:
         raise click.ClickException(str(exc)) from exc
-    state = _state()
+    state = command_state()
     with session_scope(state.engine) as session:
         account = session.exec(select(Account).where(Account.key == account_key)).first()
         if account is None:
@@ -142,7 +137,7 @@ def rules_add(account_key: str, kind: str, match: str, pattern: str, reply: str,
 @click.option("--account", "account_key", default=None)
 @click.option("--json", "as_json", is_flag=True)
 def rules_list(account_key: str | None, as_json: bool) -> None:
-    with Session(_state().engine) as session:
+    with Session(command_state().engine) as session:
         query = select(Rule, Account.key).join(Account)
         if account_key:
             query = query.where(Account.key == account_key)
@@ -166,7 +161,7 @@ def rules_remove(rule_id: int) -> None:
     from hub.db import session_scope
     from hub.rules import rules_changed
 
-    state = _state()
+    state = command_state()
     with session_scope(state.engine) as session:
         rule = session.get(Rule, rule_id)
         if rule is None:

@@ -8,13 +8,8 @@ from pathlib import Path
 import click
 from sqlmodel import Session, select
 
+from hub.cli_common import command_state, echo_figures
 from hub.models import KbProposal, KbTerm
-
-
-def _state():  # type: ignore[no-untyped-def]
-    from hub.app import create_state
-
-    return create_state()
 
 
 @click.group("kb")
@@ -37,7 +32,7 @@ def kb_import(file: Path, replace: bool, no_rebuild: bool) -> None:
         rows = read_entries(file)
     except KbFileError as exc:
         raise click.ClickException(f"{file}: {exc} — nothing was imported") from exc
-    state = _state()
+    state = command_state()
     with session_scope(state.engine) as session:
         counts = import_rows(session, rows, replace=replace)
     click.echo(f"{file}: {counts['created']} created, {counts['updated']} updated, {counts['disabled']} disabled")
@@ -53,7 +48,7 @@ def kb_export(file: Path) -> None:
     from hub.kb import export_rows
     from hub.kb_files import write_entries
 
-    with Session(_state().engine) as session:
+    with Session(command_state().engine) as session:
         count = write_entries(file, export_rows(session))
     click.echo(f"{count} entries written to {file}")
 
@@ -63,7 +58,7 @@ def kb_rebuild() -> None:
     """Build the index now and make it active (workers and web processes pick it up within a second)."""
     from hub.kb_index import rebuild_kb_index
 
-    _state()
+    command_state()
     click.echo(f"index {rebuild_kb_index()} built and active")
 
 
@@ -75,12 +70,7 @@ def kb_eval(kb_path: str, queries_path: str, as_json: bool) -> None:
     """Evaluate the retriever and the bot's real decision threshold on a KB and labelled queries."""
     from knowledge.kb_eval import evaluate_files
 
-    result = evaluate_files(kb_path, queries_path)
-    if as_json:
-        click.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>20}  {value}")
+    echo_figures(evaluate_files(kb_path, queries_path), as_json)
 
 
 @kb_group.command("term")
@@ -92,7 +82,7 @@ def kb_term(term: str, means: str | None) -> None:
 
     if not term.strip() or len(term) > 100:
         raise click.ClickException("a term is 1–100 characters")
-    with session_scope(_state().engine) as session:
+    with session_scope(command_state().engine) as session:
         if session.exec(select(KbTerm).where(KbTerm.term == term)).first():
             raise click.ClickException(f"{term!r} is there already")
         session.add(KbTerm(term=term.strip(), means=means.strip() if means else None))
@@ -103,7 +93,7 @@ def kb_term(term: str, means: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def kb_proposals(as_json: bool) -> None:
     """Questions the bot could not answer, with the answers agents gave."""
-    with Session(_state().engine) as session:
+    with Session(command_state().engine) as session:
         rows = session.exec(select(KbProposal).where(KbProposal.status == "open").order_by(KbProposal.id)).all()
     items = [{"id": p.id, "question": p.question, "answer": p.answer, "created_at": p.created_at.isoformat()}
              for p in rows]
@@ -123,7 +113,7 @@ def kb_accept(proposal_id: int, answer: str | None) -> None:
     from hub.kb import accept_proposal
     from hub.kb_index import request_rebuild
 
-    state = _state()
+    state = command_state()
     try:
         with session_scope(state.engine) as session:
             entry = accept_proposal(session, proposal_id, answer=answer)

@@ -9,13 +9,8 @@ from typing import Any
 import click
 from sqlmodel import Session, select
 
+from hub.cli_common import command_state, echo_figures
 from hub.models import TAG_KINDS
-
-
-def _state():  # type: ignore[no-untyped-def]
-    from hub.app import create_state
-
-    return create_state()
 
 
 def _retrain_later(state: Any) -> None:
@@ -42,7 +37,7 @@ def tags_add(name: str, kind: str, description: str, keywords: str) -> None:
     from hub.db import session_scope
     from hub.tags import TagError, create_tag
 
-    state = _state()
+    state = command_state()
     words = [w for w in re.split(r"[,，、]", keywords) if w.strip()]
     try:
         with session_scope(state.engine) as session:
@@ -64,7 +59,7 @@ def tags_list(as_json: bool) -> None:
     from hub.models import FanTag, Tag
     from hub.tags import tag_dict
 
-    with Session(_state().engine) as session:
+    with Session(command_state().engine) as session:
         counts = dict(session.exec(select(FanTag.tag_id, func.count()).where(FanTag.active == True)  # noqa: E712
                                    .group_by(FanTag.tag_id)).all())
         rows = [tag_dict(t, counts.get(t.id, 0)) for t in
@@ -84,7 +79,7 @@ def tags_remove(name: str) -> None:
     from hub.db import session_scope
     from hub.tags import TagError, delete_tag
 
-    state = _state()
+    state = command_state()
     try:
         with session_scope(state.engine) as session:
             kind = delete_tag(session, name).kind
@@ -105,7 +100,7 @@ def tags_label(kind: str, text: str, label: str) -> None:
     from hub.tags import TagError, add_example
 
     try:
-        with session_scope(_state().engine) as session:
+        with session_scope(command_state().engine) as session:
             example = add_example(session, kind, text, label)
             shown = f"example {example.id}: {example.text[:40]!r} → {example.label}"
     except TagError as exc:
@@ -123,7 +118,7 @@ def tags_train(kind: str, force: bool) -> None:
     from hub.tag_models import train_tag_model
     from knowledge.classifier import TrainingError
 
-    _state()
+    command_state()
     with tqdm(total=100, desc=f"training {kind}", unit="%", leave=False) as bar:
 
         def progress(fraction: float, message: str) -> None:
@@ -148,7 +143,7 @@ def tags_retag() -> None:
 
     from hub.retag import RetagError, retag_all, total_fans
 
-    state = _state()
+    state = command_state()
     try:
         with tqdm(total=total_fans(state), desc="retagging", unit="fan") as bar:
             result = retag_all(state, progress=bar.update)
@@ -167,7 +162,7 @@ def tags_sync(queued: bool, full: bool) -> None:
     from hub.models import Account
     from hub.wechat_tag_sync import request_sync, sync_account
 
-    state = _state()
+    state = command_state()
     if queued:
         click.echo(f"sync queued for {len(request_sync(state))} accounts")
         return
@@ -201,8 +196,4 @@ def tags_eval(train_path: str, test_path: str, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     except ValueError as exc:  # e.g. too few examples to train on
         raise click.ClickException(f"{train_path}: {exc}") from exc
-    if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False))
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>16}  {value}")
+    echo_figures(result, as_json)

@@ -43,23 +43,24 @@ from hub.state import get_state
 log = logging.getLogger("hub.tasks")
 
 
+def _claim(session: Session, message_id: int, direction: str, ready: str, busy: str, stale_seconds: int,
+           **values: object) -> bool:
+    """Take a message from `ready` to `busy` — or take it over if it sat in `busy` so long that its worker
+    must have died. A conditional UPDATE, so two workers never both get it."""
+    stale = utcnow() - timedelta(seconds=stale_seconds)
+    return bool(session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.direction == direction,
+               or_(Message.status == ready, and_(Message.status == busy, Message.processing_started_at < stale)))
+        .values(status=busy, processing_started_at=utcnow(), **values)
+    ).rowcount)
+
+
 def process_message(message_id: int) -> str:
     """Tag, decide and answer one inbound message; hand it to a person when no bot can."""
     state = get_state()
-    stale = utcnow() - timedelta(seconds=state.config.stale_processing_seconds)
     with session_scope(state.engine) as session:
-        claimed = session.execute(
-            update(Message)
-            .where(
-                Message.id == message_id,
-                Message.direction == IN,
-                or_(
-                    Message.status == RECEIVED,
-                    and_(Message.status == PROCESSING, Message.processing_started_at < stale),
-                ),
-            )
-            .values(status=PROCESSING, processing_started_at=utcnow())
-        ).rowcount
+        claimed = _claim(session, message_id, IN, RECEIVED, PROCESSING, state.config.stale_processing_seconds)
     if not claimed:
         return "skipped: already processed or in progress"
     to_send: list[int] = []
@@ -102,20 +103,9 @@ class RetryLater(Exception):
 def send_message(message_id: int) -> str:
     """Deliver one outbound message through its channel, recording the outcome on the message."""
     state = get_state()
-    stale = utcnow() - timedelta(seconds=state.config.stale_processing_seconds)
     with session_scope(state.engine) as session:
-        claimed = session.execute(
-            update(Message)
-            .where(
-                Message.id == message_id,
-                Message.direction == "out",
-                or_(
-                    Message.status == QUEUED,
-                    and_(Message.status == SENDING, Message.processing_started_at < stale),
-                ),
-            )
-            .values(status=SENDING, processing_started_at=utcnow(), attempts=Message.attempts + 1)
-        ).rowcount
+        claimed = _claim(session, message_id, "out", QUEUED, SENDING, state.config.stale_processing_seconds,
+                         attempts=Message.attempts + 1)
         if not claimed:
             return "skipped: not queued"
         message = session.get(Message, message_id)
