@@ -14,6 +14,7 @@ from channels.base import InboundMessage
 SOURCE = "faq"
 FEEDBACK_WINDOW = timedelta(minutes=10)
 HANDOFF_TEXT = "这个问题我需要请人工客服来回答，已为您转接，请稍候。"
+UNHELPFUL_TEXT = "抱歉没能帮到您，已为您转接人工客服，请稍候。"
 # Short replies right after an answer that mean "that did not help" or "give me a person".
 _UNHELPFUL = re.compile(
     r"^(没用|没有用|不对|不是|答非所问|没帮助|没有帮助|看不懂|不行|还是不行|人工|转人工|人工客服|找人工)[!！。.?？]*$"
@@ -75,7 +76,7 @@ def faq_bot(message: InboundMessage, context: BotContext) -> Decision:
         if choice and int(choice.group(1)) <= len(suggestions):
             return _answer(kb, str(suggestions[int(choice.group(1)) - 1]), 1.0)
         if meta.get("entry_id") and _UNHELPFUL.match(text):
-            return Handoff("the fan said the answer did not help", SOURCE, HANDOFF_TEXT,
+            return Handoff("the fan said the answer did not help", SOURCE, UNHELPFUL_TEXT,
                            meta={"unhelpful_entry": meta["entry_id"]})
     if context.services.get("intent_of", lambda _m: None)(message) in _NOT_FOR_KB:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -77,8 +78,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (health_bp, console_bp, api_bp):
         app.register_blueprint(blueprint)
     _instrument(app)
-    kb_service(state)  # starts loading the knowledge-base index in the background
+    if not state.config.testing:
+        _warm_up(state)
     return app
+
+
+def _warm_up(state: HubState) -> None:
+    """Load jieba, the knowledge-base index and the classifiers in the background, so the first fan of a
+    new web process does not wait for them (requests meanwhile are answered without them)."""
+    from hub.tag_models import model_for
+    from knowledge.classifier import preload as classifier_preload
+
+    def run() -> None:
+        for load in (tokenizer_preload, classifier_preload, lambda: kb_service(state, wait=True),
+                     lambda: model_for(state, "intent", wait=True), lambda: model_for(state, "interest", wait=True)):
+            try:
+                load()
+            except Exception:
+                log.exception("warm-up step failed; it is retried on first use")
+
+    threading.Thread(target=run, name="warm-up", daemon=True).start()
 
 
 def _instrument(app: Flask) -> None:
