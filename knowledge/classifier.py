@@ -234,7 +234,7 @@ def train(
     if trainable:
         report(0.02, f"featurising {len(data)} texts")
         features = FeatureSpace.fit([ex.text for ex in data], char_max_n=char_max_n,
-                                    min_df=2 if len(data) >= 20000 else 1)
+                                    min_df=1)
         X = features.transform([ex.text for ex in data])
         col = {lab: j for j, lab in enumerate(head_labels)}
         Y = np.zeros((len(data), len(head_labels)), dtype=np.int8)

@@ -1,54 +1,55 @@
-"""A small, fast TF-IDF feature space over two blocks: jieba words and character n-grams.
+"""A small, fast TF-IDF feature space over two blocks: jieba-dictionary words and character n-grams.
 
-scikit-learn's TfidfVectorizer builds one Python dict entry per feature per document; here the
-per-document work is only generating strings and one dict lookup each, the rest is numpy.
+Features are 64-bit hashes (knowledge/classify_hashing.py computes them for a whole batch in
+numpy); the vocabulary is a sorted array of the hashes seen in training, looked up by binary
+search. No per-feature Python work at prediction time.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Sequence
-from itertools import repeat
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from knowledge.classify_text import char_features, normalise, word_features
+from knowledge.classify_hashing import hashed_features
+from knowledge.classify_text import normalise
 
-Analyzer = Callable[[str], list[str]]
+KIND = "hashed-words-chars/1"
 
 
-def _analyzers(char_max_n: int) -> list[Analyzer]:
-    return [word_features, lambda t: char_features(t, char_max_n)]
+def _features(texts: Sequence[str], char_max_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ids, feats, n_char = hashed_features([normalise(t) for t in texts], char_max_n)
+    is_char = np.zeros(len(feats), dtype=bool)
+    is_char[:n_char] = True
+    return ids, feats, is_char
 
 
 class FeatureSpace:
-    """Vocabulary + idf per block; transform() gives L2-normalised sublinear TF-IDF rows."""
+    """Sorted feature hashes + idf; transform() gives L2-normalised sublinear TF-IDF rows.
+
+    Block weights scale the word block (0) and the character block (1) before normalising.
+    """
 
     def __init__(
         self,
-        vocabularies: list[dict[str, int]],
-        idfs: list[np.ndarray],
+        keys: np.ndarray,
+        idf: np.ndarray,
+        is_char: np.ndarray,
         char_max_n: int = 3,
         block_weights: Sequence[float] = (1.0, 1.0),
     ) -> None:
-        self.vocabularies = vocabularies
-        self.idfs = idfs
-        self.char_max_n = char_max_n
+        self.keys = np.asarray(keys, dtype=np.uint64)
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.is_char = np.asarray(is_char, dtype=bool)
+        self.char_max_n = int(char_max_n)
         self.block_weights = tuple(float(w) for w in block_weights)
-        self._analyzers = _analyzers(char_max_n)
-        self._offsets = np.cumsum([0] + [len(v) for v in vocabularies])
-        # Lookup tables map straight to global column ids, so transform() needs no arithmetic.
-        self._lookups = [
-            {f: int(i + off) for f, i in v.items()} for v, off in zip(vocabularies, self._offsets, strict=False)
-        ]
-        self._idf = np.concatenate(
-            [idf * w for idf, w in zip(idfs, self.block_weights, strict=True)]
-        ).astype(np.float32)
+        w = np.where(self.is_char, self.block_weights[1], self.block_weights[0])
+        self._idf = (self.idf * w).astype(np.float32)
 
     @property
     def n_features(self) -> int:
-        return int(self._offsets[-1])
+        return len(self.keys)
 
     @classmethod
     def fit(
@@ -58,39 +59,30 @@ class FeatureSpace:
         min_df: int = 1,
         block_weights: Sequence[float] = (1.0, 1.0),
     ) -> FeatureSpace:
-        norm = [normalise(t) for t in texts]
-        vocabularies: list[dict[str, int]] = []
-        idfs: list[np.ndarray] = []
-        n_docs = len(norm)
-        for analyze in _analyzers(char_max_n):
-            df: dict[str, int] = {}
-            for t in norm:
-                for f in set(analyze(t)):
-                    df[f] = df.get(f, 0) + 1
-            kept = sorted(f for f, c in df.items() if c >= min_df)
-            vocabularies.append({f: i for i, f in enumerate(kept)})
-            # smooth idf as in scikit-learn: ln((1+n)/(1+df)) + 1
-            idfs.append(np.array([math.log((1 + n_docs) / (1 + df[f])) + 1.0 for f in kept]))
-        return cls(vocabularies, idfs, char_max_n, block_weights)
+        ids, feats, is_char = _features(texts, char_max_n)
+        # document frequency: distinct (text, feature) pairs, then count per feature
+        pairs, first = np.unique(np.stack([feats, ids.astype(np.uint64)]), axis=1, return_index=True)
+        keys, df = np.unique(pairs[0], return_counts=True)
+        char_of = dict(zip(feats[first].tolist(), is_char[first].tolist(), strict=True))
+        kept = df >= min_df
+        keys, df = keys[kept], df[kept]
+        n_docs = len(texts)
+        idf = np.log((1 + n_docs) / (1 + df)) + 1.0  # smooth idf as in scikit-learn
+        return cls(keys, idf, np.array([char_of[k] for k in keys.tolist()], dtype=bool),
+                   char_max_n, block_weights)
 
     def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
-        cols: list[int] = []
-        lengths: list[int] = []
-        pairs = list(zip(self._analyzers, self._lookups, strict=True))
-        for text in texts:
-            t = normalise(text)
-            before = len(cols)
-            for analyze, lookup in pairs:
-                feats = analyze(t)
-                cols.extend(map(lookup.get, feats, repeat(-1, len(feats))))  # -1: unknown feature
-            lengths.append(len(cols) - before)
-        n = len(lengths)
+        texts = list(texts)
+        n = len(texts)
         nf = max(self.n_features, 1)
-        col_arr = np.asarray(cols, dtype=np.int64)
-        row_arr = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        known = col_arr >= 0
+        if not n:
+            return sp.csr_matrix((0, self.n_features), dtype=np.float32)
+        ids, feats, _ = _features(texts, self.char_max_n)
+        col = np.searchsorted(self.keys, feats)
+        col[col >= len(self.keys)] = 0
+        known = self.keys[col] == feats if len(self.keys) else np.zeros(len(feats), dtype=bool)
         # One sort does three jobs: groups by row, orders columns, and counts repeated features.
-        keys, counts = np.unique(row_arr[known] * nf + col_arr[known], return_counts=True)
+        keys, counts = np.unique(ids[known] * nf + col[known], return_counts=True)
         rows = keys // nf
         indices = (keys - rows * nf).astype(np.int32)
         data = (1.0 + np.log(counts)).astype(np.float32) * self._idf[indices]
@@ -101,18 +93,14 @@ class FeatureSpace:
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         return sp.csr_matrix((data, indices, indptr), shape=(n, self.n_features))
 
-    # -- serialisation: plain lists and arrays, no pickle --------------------------------------
+    # -- serialisation: plain arrays, no pickle ------------------------------------------------
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        meta = {
-            "char_max_n": self.char_max_n,
-            "block_weights": list(self.block_weights),
-            "vocabularies": [sorted(v, key=v.__getitem__) for v in self.vocabularies],
-        }
-        arrays = {f"idf{i}": idf for i, idf in enumerate(self.idfs)}
-        return meta, arrays
+        meta = {"kind": KIND, "char_max_n": self.char_max_n, "block_weights": list(self.block_weights)}
+        return meta, {"keys": self.keys, "idf": self.idf, "is_char": self.is_char}
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> FeatureSpace:
-        vocabularies = [{f: i for i, f in enumerate(words)} for words in meta["vocabularies"]]
-        idfs = [np.asarray(arrays[f"idf{i}"], dtype=np.float64) for i in range(len(vocabularies))]
-        return cls(vocabularies, idfs, int(meta["char_max_n"]), meta["block_weights"])
+        if meta.get("kind") != KIND:
+            raise ValueError(f"unsupported feature space {meta.get('kind')!r}, expected {KIND!r}")
+        return cls(arrays["keys"], arrays["idf"], arrays["is_char"], int(meta["char_max_n"]),
+                   meta["block_weights"])

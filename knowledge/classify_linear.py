@@ -55,21 +55,33 @@ class LinearHead:
         return 1.0 / (1.0 + np.exp(z))
 
 
-def _fit_ovr(X: sp.csr_matrix, Y: np.ndarray, C: float, class_weight: str | None) -> tuple:
+def _nb_ratios(X: sp.csr_matrix, Y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """(labels, features) log-count ratios of feature presence, label vs rest (Wang & Manning 2012)."""
+    B = X.copy()
+    B.data[:] = 1.0
+    pos = np.asarray((sp.csr_matrix(Y.T.astype(np.float32)) @ B).todense()) + alpha
+    neg = np.asarray(B.sum(axis=0)).ravel()[None, :] - pos + 2 * alpha
+    return np.log(pos / pos.sum(axis=1, keepdims=True)) - np.log(neg / neg.sum(axis=1, keepdims=True))
+
+
+def _fit_ovr(X: sp.csr_matrix, Y: np.ndarray, C: float, class_weight: str | None, nb: bool = False) -> tuple:
+    """With nb (NB-SVM), each label's SVM sees features scaled by that label's log-count ratios;
+    the scaling is folded into its weights, so prediction is a plain X @ W."""
     coefs, intercepts = [], []
+    R = _nb_ratios(X, Y) if nb else np.ones((Y.shape[1], X.shape[1]), dtype=np.float32)
     for j in range(Y.shape[1]):
         y = Y[:, j]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m = LinearSVC(C=C, class_weight=class_weight, max_iter=3000, dual=True, random_state=0)
-            m.fit(X, y)
-        coefs.append(m.coef_[0].astype(np.float32))
+            m.fit(X @ sp.diags(R[j]), y)
+        coefs.append((m.coef_[0] * R[j]).astype(np.float32))
         intercepts.append(float(m.intercept_[0]))
     return np.vstack(coefs), np.asarray(intercepts)
 
 
-def _fold_decisions(X, Y, train_idx, test_idx, C, cw) -> tuple[np.ndarray, np.ndarray]:
-    coef, b = _fit_ovr(X[train_idx], Y[train_idx], C, cw)
+def _fold_decisions(X, Y, train_idx, test_idx, C, cw, nb) -> tuple[np.ndarray, np.ndarray]:
+    coef, b = _fit_ovr(X[train_idx], Y[train_idx], C, cw, nb)
     return test_idx, np.asarray(X[test_idx] @ coef.T) + b
 
 
@@ -125,11 +137,14 @@ def train_head(
         scored[part] = True
     best: tuple[float, float, str | None, np.ndarray] | None = None
     final: tuple[np.ndarray, np.ndarray] | None = None
+    # NB scaling: +0.4 accuracy / +0.9 macro-F1 on toutiao (30k) in cross-validation, but -0.8
+    # accuracy on SMP2017 (2.4k): with few examples per label the ratios are mostly noise.
+    nb = n > LARGE
     pool = Parallel(n_jobs=n_jobs, prefer="threads")  # liblinear releases the GIL
     for k, (C, cw) in enumerate(grid):
-        jobs = [delayed(_fold_decisions)(X, Y, tr, te, C, cw) for tr, te in splits]
+        jobs = [delayed(_fold_decisions)(X, Y, tr, te, C, cw, nb) for tr, te in splits]
         if len(grid) == 1:  # nothing to choose: fit the final model alongside the folds
-            jobs.append(delayed(_fit_ovr)(X, Y, C, cw))
+            jobs.append(delayed(_fit_ovr)(X, Y, C, cw, nb))
         results = pool(jobs)
         if len(grid) == 1:
             final = results.pop()
@@ -144,7 +159,7 @@ def train_head(
     assert best is not None
     _, C, cw, D = best
     platt = [_platt(D[scored, j], Y[scored, j]) for j in range(Y.shape[1])]
-    coef, intercept = final if final is not None else _fit_ovr(X, Y, C, cw)
+    coef, intercept = final if final is not None else _fit_ovr(X, Y, C, cw, nb)
     if progress:
         progress(1.0, f"fitted final model C={C} class_weight={cw}")
     return LinearHead(

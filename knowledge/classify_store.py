@@ -18,7 +18,7 @@ from knowledge.classify_linear import LinearHead
 if TYPE_CHECKING:
     from knowledge.classifier import Model
 
-FORMAT = "fanhub-classifier/1"
+FORMAT = "fanhub-classifier/2"  # /1: string vocabularies (retrain)
 
 
 def dump_model(model: Model) -> bytes:

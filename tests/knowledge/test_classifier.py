@@ -136,3 +136,40 @@ def test_intent_examples_are_balanced_and_model_works():
     got = m.predict_top(["转人工", "怎么退货", "这款还有货吗 多少钱", "哈哈 早上好", "你们这什么破质量"])
     assert got == ["human", "question", "purchase", "chitchat", "complaint"]
     assert not m.open_world  # chit-chat is an intent, every text gets one
+
+
+def test_old_model_format_is_a_clear_error(model):
+    import io
+    import json
+
+    import numpy as np
+
+    z = np.load(io.BytesIO(model.to_bytes()), allow_pickle=False)
+    arrays = {k: z[k] for k in z.files}
+    doc = json.loads(bytes(arrays["doc"]).decode("utf-8"))
+    doc["format"] = "fanhub-classifier/1"
+    arrays["doc"] = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with pytest.raises(ValueError, match="unsupported model format"):
+        Model.from_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize(
+    "text", ["沈阳有一小区业主因欠物业费被物业公司起诉", "今天天气不错，我们去公园散步吧", "怎么退货"]
+)
+def test_vectorised_words_match_jieba(text):
+    import jieba
+
+    from knowledge.classify_hashing import BOS, EOS, WORD, _codes, _kgram_hashes, hashed_features
+
+    def h(w: str) -> int:
+        codes, _, _ = _codes([w])
+        return int(_kgram_hashes(codes, len(w))[len(w) - 1, 0] ^ WORD)
+
+    expected = sorted(h(w) for w in [BOS, *jieba.cut_for_search(text, HMM=False), EOS])
+    for batch in ([text], [text, "另一条消息" * 3, "好"]):  # loop path and vectorised path
+        ids, feats, n_char = hashed_features(batch)
+        words = ids[n_char:] == 0
+        got = sorted(int(f) for f in feats[n_char:][words] if int(f) in set(expected))
+        assert got == expected
