@@ -84,18 +84,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _warm_up(state: HubState) -> None:
-    """Load jieba, the knowledge-base index and the classifiers in the background, so the first fan of a
-    new web process does not wait for them (requests meanwhile are answered without them)."""
+    """Load the knowledge-base index, the classifiers and (if any exist) jieba in the background, so the
+    first fan of a new web process does not wait for them (requests meanwhile are answered without them)."""
     from hub.tag_models import model_for
     from knowledge.classifier import preload as classifier_preload
 
     def run() -> None:
-        for load in (tokenizer_preload, classifier_preload, lambda: kb_service(state, wait=True),
-                     lambda: model_for(state, "intent", wait=True), lambda: model_for(state, "interest", wait=True)):
-            try:
-                load()
-            except Exception:
-                log.exception("warm-up step failed; it is retried on first use")
+        try:
+            loaded = [kb_service(state, wait=True), model_for(state, "intent", wait=True),
+                      model_for(state, "interest", wait=True)]
+            if any(item is not None for item in loaded):  # jieba only matters if something will tokenize
+                tokenizer_preload()
+                classifier_preload()
+        except Exception:
+            log.exception("warm-up failed; everything loads on first use instead")
 
     threading.Thread(target=run, name="warm-up", daemon=True).start()
 
