@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rapidfuzz.distance import LCSseq, Levenshtein
 
 from knowledge.vectorizer import TfidfIndex
 
@@ -21,6 +22,7 @@ QUESTION_WORDS = (
     "为什么", "为啥", "怎么", "怎样", "如何", "什么", "哪", "谁", "多少", "几", "吗", "是否", "能否", "多久",
 )
 _PRONOUNS = re.compile(r"[我你他她它您咱]")
+_MAX_ALIGN = 64
 _NUMBER = re.compile(r"\d+|[零一二两三四五六七八九十百千万亿]+")
 
 # name, monotone constraint for the tree model (+1: more of it never lowers the match probability).
@@ -50,6 +52,22 @@ FEATURES: tuple[tuple[str, int], ...] = (
     ("q_chars_outside_lcs", -1),
     ("c_chars_outside_lcs", -1),
     ("pronoun_order_mismatch", 0),
+    *((f"{kind}{n}", 1) for n in (1, 2, 3, 4) for kind in ("gram_jaccard_", "q_gram_cover_", "c_gram_cover_")),
+    ("q_substring_ratio", 1),
+    ("c_substring_ratio", 1),
+    ("edit_ratio", -1),
+    ("edit_distance", -1),
+    ("word_jaccard", 1),
+    ("q_word_cover", 1),
+    ("c_word_cover", 1),
+    ("q_extra_chars", -1),
+    ("c_extra_chars", -1),
+    ("q_extra_char_max_idf", -1),
+    ("c_extra_char_max_idf", -1),
+    ("q_extra_word_max_idf", -1),
+    ("c_extra_word_max_idf", -1),
+    ("q_extra_words", -1),
+    ("c_extra_words", -1),
 )
 FEATURE_NAMES = tuple(name for name, _ in FEATURES)
 MONOTONE = tuple(sign for _, sign in FEATURES)
@@ -68,18 +86,64 @@ class Prepared:
 
 
 def lcs_len(a: str, b: str) -> int:
-    """Longest common subsequence length, bit-parallel (Hyyrö 2004): O(len(b)) big-int operations."""
+    """Longest common subsequence length (rapidfuzz's bit-parallel C++ implementation)."""
+    return int(LCSseq.similarity(a, b))
+
+
+def longest_common_substring(a: str, b: str) -> int:
+    """Length of the longest common substring: binary search on the length, a set of b's substrings per
+    step (O(n log n) slices instead of an O(n·m) Python loop)."""
     if not a or not b:
         return 0
-    masks: dict[str, int] = {}
-    for i, ch in enumerate(a):
-        masks[ch] = masks.get(ch, 0) | (1 << i)
-    full = (1 << len(a)) - 1
-    v = full
-    for ch in b:
-        u = v & masks.get(ch, 0)
-        v = ((v + u) | (v - u)) & full
-    return len(a) - v.bit_count()
+
+    def shared(n: int) -> bool:
+        grams = {b[j : j + n] for j in range(len(b) - n + 1)}
+        return any(a[i : i + n] in grams for i in range(len(a) - n + 1))
+
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if shared(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (rapidfuzz's C++ implementation)."""
+    return int(Levenshtein.distance(a, b))
+
+
+def _grams(s: str, n: int) -> set[str]:
+    return {s[i : i + n] for i in range(len(s) - n + 1)}
+
+
+def _extra(q: Prepared, c: Prepared, char_index: TfidfIndex, word_index: TfidfIndex) -> list[float]:
+    """n-gram overlaps (n = 1..4), substring/edit distances and what differs, with its rarity."""
+    out: list[float] = []
+    for n in (1, 2, 3, 4):
+        a, b = _grams(q.chars, n), _grams(c.chars, n)
+        inter = len(a & b)
+        out += [inter / max(len(a | b), 1), inter / max(len(a), 1), inter / max(len(b), 1)]
+    qa, ca = q.chars[:_MAX_ALIGN], c.chars[:_MAX_ALIGN]  # quadratic in length: bound the cost of long messages
+    sub, ed = longest_common_substring(qa, ca), edit_distance(qa, ca)
+    out += [sub / max(len(qa), 1), sub / max(len(ca), 1), ed / max(len(qa), len(ca), 1), ed]
+    qw, cw = set(q.words), set(c.words)
+    inter = len(qw & cw)
+    out += [inter / max(len(qw | cw), 1), inter / max(len(qw), 1), inter / max(len(cw), 1)]
+    qx, cx = q.char_set - c.char_set, c.char_set - q.char_set
+    out += [
+        len(qx),
+        len(cx),
+        max((char_index.idf_of(x) for x in qx), default=0.0),
+        max((char_index.idf_of(x) for x in cx), default=0.0),
+        max((word_index.idf_of(x) for x in qw - cw), default=0.0),
+        max((word_index.idf_of(x) for x in cw - qw), default=0.0),
+        len(qw - cw),
+        len(cw - qw),
+    ]
+    return out
 
 
 def _bigrams(s: str) -> set[str]:
@@ -166,5 +230,6 @@ def pair_features(
             lq - lcs,
             lc - lcs,
             float(q_pron != _PRONOUNS.findall(c.chars)),
+            *_extra(query, c, char_index, word_index),
         )
     return out
