@@ -33,7 +33,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests.support
+from tests.support.servers import PostgresServer, free_port  # noqa: E402
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BIN = Path(sys.executable).parent
@@ -55,12 +57,6 @@ TARGET_RATIO, TARGET_P99_MS = 0.5, 50.0
 
 def log(*parts: Any) -> None:
     print("[bench]", *parts, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def signed_query(token: str = TOKEN) -> str:
@@ -187,48 +183,20 @@ def stop_embedded_redis(instance: Path) -> None:
         shutil.rmtree(pidfile.parent, ignore_errors=True)
 
 
-class PrivatePostgres:
-    """A throwaway PostgreSQL cluster on a free loopback port (as tests/support/servers.py starts it)."""
+class PrivatePostgres(PostgresServer):
+    """The tests' private PostgreSQL cluster, with fsync on, and the pids whose CPU the benchmark counts."""
 
     def __init__(self) -> None:
-        initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not initdbs:
-            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
-        self.bin = Path(initdbs[-1]).parent
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="hub-bench-pg-")
-        self.data = os.path.join(self.dir, "data")
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses to run as root
-            shutil.chown(self.dir, "postgres")
-            os.chmod(self.dir, 0o755)  # noqa: S103 - the postgres user must reach its data dir
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.started = False
+        super().__init__(fsync=True)
 
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_user, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def start(self) -> str:
-        self._run(str(self.bin / "initdb"), "-D", self.data, "-A", "trust", "-U", "hub", "-E", "UTF8",
-                  "--locale=C.UTF-8")
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        self._run(str(self.bin / "pg_ctl"), "-D", self.data, "-o", options, "-l",
-                  os.path.join(self.dir, "log"), "-w", "start")
-        self.started = True
-        return f"postgresql+psycopg2://hub@127.0.0.1:{self.port}/postgres"
+    def start(self) -> str:  # type: ignore[override]
+        super().start()
+        return self.url()
 
     def pids(self) -> list[int]:
         """The postmaster and its backends."""
-        with contextlib.suppress(OSError, ValueError):
-            postmaster = int(Path(self.data, "postmaster.pid").read_text().split()[0])
-            return [postmaster, *children_of(postmaster)]
-        return []
-
-    def close(self) -> None:
-        if self.started:
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self._run(str(self.bin / "pg_ctl"), "-D", self.data, "-m", "fast", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
+        postmaster = self.postmaster_pid()
+        return [postmaster, *children_of(postmaster)] if postmaster else []
 
 
 # -- the hub's CLI ---------------------------------------------------------------------------------------

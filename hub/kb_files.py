@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from knowledge.jsonl import JsonLineError, json_objects
+
 FIELDS = ("id", "question", "similar", "answer", "category", "link_url", "enabled", "hits", "unhelpful")
 MAX_TEXT = 4000
 SIMILAR_SEPARATOR = "|"  # CSV and Excel keep paraphrases in one cell, separated by "|"
@@ -81,13 +83,10 @@ def to_row(raw: Any, line: int) -> EntryRow:
 
 
 def _jsonl(data: bytes) -> Iterator[tuple[int, Any]]:
-    for number, text in enumerate(_decode(data).splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            yield number, json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise KbFileError(number, f"not valid JSON ({exc.msg})") from None
+    try:
+        yield from json_objects(_decode(data).splitlines())
+    except JsonLineError as exc:
+        raise KbFileError(exc.line, exc.message) from None
 
 
 def _csv(data: bytes) -> Iterator[tuple[int, Any]]:

@@ -6,11 +6,11 @@ One object a line: {"text": "...", "label": "..."} or {"text": "...", "labels": 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from knowledge.classifier import Example
+from knowledge.jsonl import JsonLineError, json_objects
 
 
 class LabelFileError(ValueError):
@@ -28,15 +28,11 @@ def parse_lines(
 ) -> list[Example]:
     """Examples from JSON lines; blank lines are skipped, anything else wrong raises LabelFileError."""
     out: list[Example] = []
-    for n, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise LabelFileError(source, n, f"not valid JSON ({e.msg})") from e
-        if not isinstance(obj, dict):
-            raise LabelFileError(source, n, "expected a JSON object with 'text' and 'label'")
+    try:
+        rows = list(json_objects(lines))
+    except JsonLineError as e:
+        raise LabelFileError(source, e.line, e.message + " (one object with 'text' and 'label' per line)") from e
+    for n, obj in rows:
         text = obj.get("text")
         if not isinstance(text, str):
             raise LabelFileError(source, n, "missing 'text' (a string)")

@@ -11,7 +11,6 @@ Definitions (issue 3, shared/data/README.md):
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.jsonl import JsonLineError, json_objects
 from knowledge.reranker import Thresholds
 from knowledge.retriever import Entry, Hit, Retriever, decide_hits
 
@@ -120,19 +120,11 @@ class KbFileError(ValueError):
 
 
 def _rows(path: str | Path) -> list[tuple[int, dict[str, object]]]:
-    rows = []
     with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise KbFileError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise KbFileError(f"{path}:{n}: expected a JSON object")
-            rows.append((n, row))
-    return rows
+        try:
+            return list(json_objects(fh))
+        except JsonLineError as exc:
+            raise KbFileError(f"{path}:{exc.line}: {exc.message}") from None
 
 
 def load_kb(path: str | Path) -> list[Entry]:

@@ -78,13 +78,19 @@ def test_concurrent_duplicates_store_one_message(brand: Any, state: Any, worker:
     assert len(messages(state, "in")) == 1
 
 
-def test_slow_bot_answers_through_the_customer_service_api(brand: Any, state: Any, worker: Any) -> None:
+def answer_too_late(state: Any, text: str, delay: float = 0.3, budget_ms: int = 50) -> None:
+    """Install a bot that always answers `text`, but only after the webhook's budget has run out."""
+
     def slow_bot(message: Any, context: Any) -> Reply | None:
-        time.sleep(0.5)
-        return Reply("稍等，答案来了", "slow") if message.text == "慢问题" else None
+        time.sleep(delay)
+        return Reply(text, "slow")
 
     state.extras["bots"] = (slow_bot,)
-    state.config = state.config.__class__(**{**state.config.__dict__, "reply_budget_ms": 100})
+    state.config = state.config.__class__(**{**state.config.__dict__, "reply_budget_ms": budget_ms})
+
+
+def test_slow_bot_answers_through_the_customer_service_api(brand: Any, state: Any, worker: Any) -> None:
+    answer_too_late(state, "稍等，答案来了", delay=0.5, budget_ms=100)
     result = brand.say("fan-6", text="慢问题")
     assert result["reply_text"] is None  # "success": the answer follows through the API
     worker()
@@ -131,12 +137,7 @@ def test_a_killed_worker_leaves_nothing_behind(brand: Any, state: Any, worker: A
 
 
 def test_outside_the_48_hour_window_the_failure_is_recorded(brand: Any, state: Any, worker: Any) -> None:
-    def slow_bot(message: Any, context: Any) -> Reply | None:
-        time.sleep(0.3)
-        return Reply("迟到的回答", "slow")
-
-    state.extras["bots"] = (slow_bot,)
-    state.config = state.config.__class__(**{**state.config.__dict__, "reply_budget_ms": 50})
+    answer_too_late(state, "迟到的回答")
     brand.say("fan-9", text="问题")
     # The emulated WeChat moves 49 hours on before the worker sends: the window has closed.
     import requests
@@ -148,12 +149,7 @@ def test_outside_the_48_hour_window_the_failure_is_recorded(brand: Any, state: A
 
 
 def test_transient_send_errors_are_retried(brand: Any, state: Any, worker: Any) -> None:
-    def slow_bot(message: Any, context: Any) -> Reply | None:
-        time.sleep(0.3)
-        return Reply("重试后送达", "slow")
-
-    state.extras["bots"] = (slow_bot,)
-    state.config = state.config.__class__(**{**state.config.__dict__, "reply_budget_ms": 50})
+    answer_too_late(state, "重试后送达")
     brand.say("fan-10", text="问题")
     brand.fault("message/custom/send", count=2, errcode=-1)
     worker()

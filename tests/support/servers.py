@@ -68,9 +68,14 @@ class RedisServer:
 
 
 class PostgresServer:
-    """A private PostgreSQL cluster (initdb + pg_ctl) on a free port, trust auth on loopback."""
+    """A private PostgreSQL cluster (initdb + pg_ctl) on a free port, trust auth on loopback.
 
-    def __init__(self) -> None:
+    Tests run it with fsync off (speed); benchmarks keep fsync on (realism).
+    """
+
+    def __init__(self, fsync: bool = False) -> None:
+        self.fsync = fsync
+        self.started = False
         candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not candidates:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -90,16 +95,24 @@ class PostgresServer:
     def start(self) -> None:
         self._run(str(self.bin / "initdb"), "-D", self.data, "-A", "trust", "-U", "hub", "-E", "UTF8",
                   "--locale=C.UTF-8")
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        options += "" if self.fsync else " -c fsync=off"
         self._run(str(self.bin / "pg_ctl"), "-D", self.data, "-o", options, "-l",
                   os.path.join(self.dir, "log"), "-w", "start")
+        self.started = True
+
+    def postmaster_pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int(Path(self.data, "postmaster.pid").read_text().split()[0])
+        return None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg2://hub@127.0.0.1:{self.port}/{database}"
 
     def close(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(str(self.bin / "pg_ctl"), "-D", self.data, "-m", "immediate", "stop")
+        if self.started:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run(str(self.bin / "pg_ctl"), "-D", self.data, "-m", "immediate", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
