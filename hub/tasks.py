@@ -41,6 +41,7 @@ from hub.replies import claim_reply, record_outbound, reply_meta
 from hub.state import get_state
 
 log = logging.getLogger("hub.tasks")
+MAX_PROCESS_ATTEMPTS = 5  # runs of process_message before a message that keeps failing is marked failed
 
 
 def _claim(session: Session, message_id: int, direction: str, ready: str, busy: str, stale_seconds: int,
@@ -60,7 +61,8 @@ def process_message(message_id: int) -> str:
     """Tag, decide and answer one inbound message; hand it to a person when no bot can."""
     state = get_state()
     with session_scope(state.engine) as session:
-        claimed = _claim(session, message_id, IN, RECEIVED, PROCESSING, state.config.stale_processing_seconds)
+        claimed = _claim(session, message_id, IN, RECEIVED, PROCESSING, state.config.stale_processing_seconds,
+                         attempts=Message.attempts + 1)
     if not claimed:
         return "skipped: already processed or in progress"
     to_send: list[int] = []
@@ -153,6 +155,16 @@ def sweep() -> dict[str, int]:
     now = utcnow()
     grace = now - timedelta(seconds=state.config.sweep_grace_seconds)
     stale = now - timedelta(seconds=state.config.stale_processing_seconds)
+    with session_scope(state.engine) as session:
+        # A message whose processing failed this often is a poison message: stop and show it as failed.
+        given_up = session.execute(
+            update(Message)
+            .where(Message.direction == IN, Message.status == PROCESSING, Message.processing_started_at < stale,
+                   Message.attempts >= MAX_PROCESS_ATTEMPTS)
+            .values(status=FAILED, error_message="processing failed repeatedly; see the failed job registry")
+        ).rowcount
+    if given_up:
+        log.error("messages given up after repeated processing failures", extra={"count": given_up})
     with Session(state.engine) as session:
         inbound = session.exec(
             select(Message.id).where(

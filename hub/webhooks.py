@@ -55,7 +55,11 @@ class WebhookHandler:
     def _passive_reply(self, known: KnownAccount, inbound: InboundMessage, fan_id: int) -> Reply | None:
         """Rules inline; the other bots under the budget. A late or failed decision is left to the worker."""
         started = time.monotonic()
-        decision: Decision = decide_by_rules(self.state, known.id, inbound.account, inbound)
+        try:
+            decision: Decision = decide_by_rules(self.state, known.id, inbound.account, inbound)
+        except Exception:  # never let a reply problem keep the message from being stored
+            log.exception("a rule bot failed in the webhook, the worker retries", extra={"sender": inbound.sender})
+            return None
         if decision is None and rest_may_reply(self.state, known.id):
             budget = self.state.config.reply_budget_ms / 1000 - (time.monotonic() - started)
             if self._pool is None:

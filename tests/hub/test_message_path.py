@@ -156,3 +156,47 @@ def test_transient_send_errors_are_retried(brand: Any, state: Any, worker: Any) 
     out = messages(state, "out")[0]
     assert out.status == "sent" and out.attempts == 3
     assert [m["text"]["content"] for m in brand.outbox("fan-10")] == ["重试后送达"]
+
+
+def test_a_failing_bot_never_keeps_a_message_from_being_stored(brand: Any, state: Any, worker: Any) -> None:
+    import hub.pipeline
+
+    def broken_rules(*_args: Any) -> None:
+        raise RuntimeError("a bug in a rule bot")
+
+    original = hub.pipeline.decide_by_rules
+    import hub.webhooks
+
+    hub.webhooks.decide_by_rules = broken_rules  # the webhook's view of the rule stage
+    try:
+        result = brand.say("fan-11", text="价格")
+    finally:
+        hub.webhooks.decide_by_rules = original
+    assert result["status"] == 200 and result["reply_text"] is None  # "success": the worker answers
+    worker()
+    assert [m.status for m in messages(state, "in")] == ["processed"]
+    assert [m["text"]["content"] for m in brand.outbox("fan-11")] == ["旗舰款 2999 元"]
+
+
+def test_a_message_that_keeps_failing_ends_as_failed(brand: Any, state: Any, worker: Any) -> None:
+    from datetime import timedelta
+
+    from hub.db import session_scope
+    from hub.models import Message, utcnow
+    from hub.tasks import MAX_PROCESS_ATTEMPTS, sweep
+
+    def poison(session: Any, message: Any, inbound: Any) -> None:
+        raise RuntimeError("cannot process this one")
+
+    state.extras["processors"] = [poison]
+    brand.say("fan-12", text="你好")
+    for _ in range(MAX_PROCESS_ATTEMPTS):
+        worker()  # the job fails; the message stays "processing" with one more attempt
+        with session_scope(state.engine) as session:  # as if the stale time had passed
+            message = session.exec(select(Message).where(Message.direction == "in")).one()
+            message.processing_started_at = utcnow() - timedelta(hours=1)
+            session.add(message)
+        sweep()
+    stored = messages(state, "in")[0]
+    assert stored.status == "failed" and stored.attempts == MAX_PROCESS_ATTEMPTS
+    assert sweep()["inbound"] == 0
