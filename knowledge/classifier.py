@@ -265,6 +265,7 @@ def train(
         "threshold": threshold,
         "C": head.C if head else None,
         "class_weight": head.class_weight if head else None,
+        "nb_blend": head.blend if head else None,
         "train_s": round(time.perf_counter() - started, 3),
     }
     report(1.0, "done")

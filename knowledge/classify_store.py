@@ -18,7 +18,7 @@ from knowledge.classify_linear import LinearHead
 if TYPE_CHECKING:
     from knowledge.classifier import Model
 
-FORMAT = "fanhub-classifier/2"  # /1: string vocabularies (retrain)
+FORMAT = "fanhub-classifier/3"  # /2: no naive Bayes voter; /1: string vocabularies (retrain)
 
 
 def dump_model(model: Model) -> bytes:
@@ -35,8 +35,10 @@ def dump_model(model: Model) -> bytes:
         doc["features"] = fmeta
         arrays.update({f"f_{k}": v for k, v in farrays.items()})
         h = model.head
-        doc["head"] = {"C": h.C, "class_weight": h.class_weight}
+        doc["head"] = {"C": h.C, "class_weight": h.class_weight, "blend": h.blend}
         arrays.update(coef=h.coef, intercept=h.intercept, platt_a=h.platt_a, platt_b=h.platt_b)
+        if h.nb_coef is not None:
+            arrays["nb_coef"] = h.nb_coef
     arrays["doc"] = np.frombuffer(json.dumps(doc, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -60,6 +62,7 @@ def load_model(blob: bytes) -> Model:
         head = LinearHead(
             coef=z["coef"], intercept=z["intercept"], platt_a=z["platt_a"], platt_b=z["platt_b"],
             C=doc["head"]["C"], class_weight=doc["head"]["class_weight"],
+            nb_coef=z["nb_coef"] if "nb_coef" in z.files else None, blend=float(doc["head"]["blend"]),
         )
     rules = KeywordRules(doc["keywords"]) if doc.get("keywords") else None
     return Model(doc["labels"], features, head, doc["head_labels"], rules, doc["metadata"])

@@ -138,7 +138,8 @@ def test_intent_examples_are_balanced_and_model_works():
     assert not m.open_world  # chit-chat is an intent, every text gets one
 
 
-def test_old_model_format_is_a_clear_error(model):
+@pytest.mark.parametrize("old", ["fanhub-classifier/1", "fanhub-classifier/2"])
+def test_old_model_format_is_a_clear_error(model, old):
     import io
     import json
 
@@ -147,12 +148,39 @@ def test_old_model_format_is_a_clear_error(model):
     z = np.load(io.BytesIO(model.to_bytes()), allow_pickle=False)
     arrays = {k: z[k] for k in z.files}
     doc = json.loads(bytes(arrays["doc"]).decode("utf-8"))
-    doc["format"] = "fanhub-classifier/1"
+    doc["format"] = old
     arrays["doc"] = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     with pytest.raises(ValueError, match="unsupported model format"):
         Model.from_bytes(buf.getvalue())
+
+
+def test_naive_bayes_voter_matches_sklearn_and_round_trips(model, examples):
+    import numpy as np
+    from sklearn.naive_bayes import ComplementNB
+
+    from knowledge.classify_linear import LinearHead, _cnb_weights
+
+    single = [ex for ex in examples if len(ex.labels) == 1 and ex.labels[0] in model.head_labels]
+    texts = [ex.text for ex in single]
+    y = [model.head_labels.index(ex.labels[0]) for ex in single]
+    X = model.features.transform(texts)
+    Y = np.eye(len(model.head_labels), dtype=np.int8)[y]
+    nb_coef = _cnb_weights(X, Y)
+    z = X @ nb_coef.T
+    mine = np.exp(z - z.max(axis=1, keepdims=True))
+    mine /= mine.sum(axis=1, keepdims=True)
+    ref = ComplementNB(alpha=0.1).fit(X, y)
+    assert np.allclose(mine[:, ref.classes_], ref.predict_proba(X), atol=1e-5)
+    h = model.head
+    head = LinearHead(h.coef, h.intercept, h.platt_a, h.platt_b, h.C, h.class_weight, nb_coef, 0.5)
+    blended = Model(model.labels, model.features, head, model.head_labels, None, model.metadata)
+    expected = 0.5 * h.proba(X) + 0.5 * mine
+    assert np.allclose(blended.proba_matrix(texts)[:, blended._head_cols], expected, atol=1e-5)
+    again = Model.from_bytes(blended.to_bytes())
+    assert again.head.blend == 0.5
+    assert np.allclose(again.proba_matrix(texts), blended.proba_matrix(texts))
 
 
 @pytest.mark.parametrize(
