@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, url_for
-from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+from flask_login import LoginManager, UserMixin, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from sqlmodel import Session, select
@@ -58,22 +56,6 @@ def _load(user_id: str) -> ConsoleUser | None:
     with Session(state.engine) as session:
         user = session.get(User, int(user_id)) if user_id.isdigit() else None
     return ConsoleUser(user) if user and user.active else None
-
-
-def roles_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Only users with one of `roles` (admins always) may call the view; others get 403."""
-
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(view)
-        @login_required
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if current_user.role != "admin" and current_user.role not in roles:
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def _throttle_key(email: str) -> str:

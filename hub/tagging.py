@@ -34,10 +34,8 @@ def top_interests(probs: dict[str, float], n: int = TOP_INTERESTS) -> list[dict[
 
 
 def intent_and_p(model: Model, text: str) -> tuple[str | None, float | None]:
-    label = model.predict_top([text])[0]
-    if label is None:
-        return None, None
-    return label, round(model.predict_proba([text])[0].get(label, 0.0), 3)
+    label, p = model.predict_top_p([text])[0]
+    return (label, round(p, 3)) if label is not None else (None, None)
 
 
 def tag_message(session: Session, message: Message, inbound: InboundMessage) -> None:

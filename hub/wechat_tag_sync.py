@@ -207,12 +207,3 @@ def _remember(state: HubState, account_key: str, report: dict[str, Any]) -> None
         state.redis.set(report_key(account_key), json.dumps(report, ensure_ascii=False))
     except redis.RedisError:
         log.warning("the sync report was not kept (Redis unavailable)", extra={"account": account_key})
-
-
-def last_report(state: HubState, account_key: str) -> dict[str, Any] | None:
-    try:
-        raw = state.redis.get(report_key(account_key))
-    except redis.RedisError:
-        return None
-    return json.loads(raw) if raw else None
-

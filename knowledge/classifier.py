@@ -141,16 +141,23 @@ class Model:
     ) -> list[str | None]:
         """The single most probable label per text; None for empty texts, and (for an open-world
         model, or when a threshold is given) when even the best label is below the threshold."""
+        return [label for label, _p in self.predict_top_p(texts, allowed, threshold)]
+
+    def predict_top_p(
+        self, texts: Sequence[str], allowed: Collection[str] | None = None, threshold: float | None = None
+    ) -> list[tuple[str | None, float]]:
+        """predict_top with the winning label's probability, from one pass over the model."""
         P = self.proba_matrix(texts)
         cols = np.array(self._cols(allowed), dtype=int)
         th = threshold if threshold is not None else (self.threshold if self.open_world else None)
-        out: list[str | None] = []
+        out: list[tuple[str | None, float]] = []
         for i, t in enumerate(texts):
             if is_empty(t) or not len(cols):
-                out.append(None)
+                out.append((None, 0.0))
                 continue
             j = cols[int(np.argmax(P[i, cols]))]
-            out.append(None if th is not None and P[i, j] < th else self.labels[j])
+            p = float(P[i, j])
+            out.append((None, p) if th is not None and p < th else (self.labels[j], p))
         return out
 
     def _cols(self, allowed: Collection[str] | None) -> list[int]:

@@ -16,8 +16,6 @@ _lock = threading.Lock()
 _ready = False
 
 # Marks the start and end of a message: "怎么退货" differs from "退货怎么办" mostly in where words sit.
-BOS = "\x02"
-EOS = "\x03"
 
 
 def preload() -> None:
@@ -45,22 +43,6 @@ def words(text: str) -> list[str]:
         preload()
     # HMM off: new-word guessing is slow and noisy on short messages; char n-grams cover unknown words.
     return [w for w in jieba.cut_for_search(text, HMM=False) if not w.isspace()]
-
-
-def word_features(text: str) -> list[str]:
-    """Word unigrams and bigrams, with start/end marks, of normalised text."""
-    ws = [BOS, *words(text), EOS]
-    return ws + [a + " " + b for a, b in zip(ws, ws[1:], strict=False)]
-
-
-def char_features(text: str, max_n: int = 3) -> list[str]:
-    """Character 1..max_n-grams of normalised text, with start/end marks."""
-    s = BOS + text.replace(" ", "") + EOS
-    n = len(s)
-    out = [s[i] for i in range(1, n - 1)]  # unigrams without the bare marks
-    for k in range(2, max_n + 1):
-        out.extend(s[i : i + k] for i in range(n - k + 1))
-    return out
 
 
 def is_empty(text: str | None) -> bool:
