@@ -1,7 +1,7 @@
 """Webhook load benchmark (a benchmark, not a test): the hub's WeChat webhook against a bare Flask ceiling.
 
     .venv/bin/python bench/webhook_load.py [--duration 20] [--rate 200] [--postgres | --database-url URL]
-                                           [--json] [--py-spy DIR]
+                                           [--json] [--py-spy DIR [--py-spy-gil]]
 
 1. Starts `hub serve --workers 2` on a fresh instance (SQLite file + embedded Redis by default, or PostgreSQL)
    after `hub db upgrade`, a plaintext-mode account `bench` and two keyword rules; and bench/bare_webhook.py
@@ -406,7 +406,8 @@ def duplicate_burst(port: int, prefix: str, env: dict[str, str], count: int) -> 
 # -- profiling ---------------------------------------------------------------------------------------------
 
 
-def start_py_spy(stack: Stack, master_pid: int, duration: float, outdir: Path, env: dict[str, str]) -> list[Any]:
+def start_py_spy(stack: Stack, master_pid: int, duration: float, outdir: Path, env: dict[str, str],
+                 gil_only: bool = False) -> list[Any]:
     py_spy = shutil.which("py-spy") or str(BIN / "py-spy")
     if not Path(py_spy).exists():
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
@@ -414,8 +415,9 @@ def start_py_spy(stack: Stack, master_pid: int, duration: float, outdir: Path, e
     procs = []
     for pid in children_of(master_pid):
         out = outdir / f"hub-worker-{pid}.txt"
-        procs.append(stack.popen([py_spy, "record", "-p", str(pid), "-d", str(int(duration)), "-r", "100",
-                                  "--format", "raw", "-o", str(out)], env, outdir / f"py-spy-{pid}.log"))
+        args = [py_spy, "record", "-p", str(pid), "-d", str(int(duration)), "-r", "100", "--format", "raw",
+                *(["--gil"] if gil_only else []), "-o", str(out)]
+        procs.append(stack.popen(args, env, outdir / f"py-spy-{pid}.log"))
     return procs
 
 
@@ -498,6 +500,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", help="use this Redis instead of the embedded one")
     parser.add_argument("--no-bare-rate", action="store_true", help="skip the open-loop run against the bare app")
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help="record the hub workers during its wrk run")
+    parser.add_argument("--py-spy-gil", action="store_true", help="only sample threads holding the GIL (CPU)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return parser.parse_args()
 
@@ -569,7 +572,7 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     bare_wrk = run_wrk(bare_port, run_id + "4", args.duration, args)
     bare_wrk["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(bare_proc.pid, False)) - cpu) * 1000 / bare_wrk["sent"]
     log(f"closed loop: hub, {args.duration:.0f} s")
-    spies = start_py_spy(stack, hub_proc.pid, args.duration, args.py_spy, env) if args.py_spy else []
+    spies = start_py_spy(stack, hub_proc.pid, args.duration, args.py_spy, env, args.py_spy_gil) if args.py_spy else []
     cpu = cpu_seconds(server_pids(hub_proc.pid, True))
     hub_wrk = run_wrk(hub_port, run_id + "2", args.duration, args)
     hub_wrk["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(hub_proc.pid, True)) - cpu) * 1000 / hub_wrk["sent"]

@@ -1,19 +1,17 @@
 """Accepting an inbound message: dedupe, the fan and identity, and one write that stores the message with
 its passive reply. Nothing accepted is lost; a message is accepted when this write commits.
 
-The database unique key (account, external id) is the truth for dedupe; a Redis `SET NX` is the fast
-path that keeps WeChat's retries away from the database. If Redis is down the database still decides.
-The webhook path is kept lean (Core statements, one write transaction) because SQLite has one writer.
+The database unique key (account, external id) dedupes: a retried or concurrent copy loses the insert
+and is answered from the stored message. The webhook path is kept lean (Core statements, one write
+transaction) because SQLite has one writer.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-import redis
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -24,12 +22,12 @@ from channels.base import EVENT, InboundMessage
 from hub import kb_effects
 from hub.db import session_scope
 from hub.models import IN, RECEIVED, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
+from hub.prepared import PreparedStatement, insert_all_columns
 from hub.replies import record_outbound, reply_meta
 from hub.state import HubState
 
 log = logging.getLogger("hub.accept")
 
-DEDUPE_TTL_SECONDS = 2 * 24 * 3600
 # Activity timestamps are informational (WeChat itself enforces the 48-hour window): refreshing them at
 # most once a minute spares a write on most messages.
 ACTIVITY_RESOLUTION = timedelta(seconds=60)
@@ -56,27 +54,8 @@ class FanRef:
 
 @dataclass(frozen=True)
 class Stored:
-    message_id: int | None  # None: a duplicate that another request is still storing
+    message_id: int
     duplicate: bool
-
-
-def dedupe_key(account_id: int, external_id: str) -> str:
-    return f"hub:dedupe:{account_id}:{external_id}"
-
-
-def claim_first_delivery(state: HubState, account_id: int, external_id: str) -> bool:
-    """False when Redis has seen this delivery; True when it has not, or cannot say (the DB decides)."""
-    try:
-        return bool(state.redis.set(dedupe_key(account_id, external_id), 1, nx=True, ex=DEDUPE_TTL_SECONDS))
-    except redis.RedisError as exc:
-        log.warning("dedupe fast path unavailable, the database decides", extra={"error": str(exc)})
-        return True
-
-
-def forget_delivery(state: HubState, account_id: int, external_id: str) -> None:
-    """The message was not stored: let WeChat's retry through instead of calling it a duplicate."""
-    with contextlib.suppress(redis.RedisError):
-        state.redis.delete(dedupe_key(account_id, external_id))
 
 
 def find_message(state: HubState, account_id: int, external_id: str) -> int | None:
@@ -91,13 +70,14 @@ _MESSAGE = Message.__table__
 _FAN = Fan.__table__
 _FIND_IDENTITY = select(_IDENTITY.c.id, _IDENTITY.c.fan_id, _IDENTITY.c.last_inbound_at).where(
     _IDENTITY.c.account_id == bindparam("account_id"), _IDENTITY.c.external_id == bindparam("sender"))
-_INSERT_MESSAGE = insert(_MESSAGE).returning(_MESSAGE.c.id)
+_INSERT_MESSAGE = PreparedStatement(insert_all_columns(_MESSAGE))
 # Activity only moves forward, whatever another process wrote meanwhile.
-_TOUCH_IDENTITY = update(_IDENTITY).where(
+_TOUCH_IDENTITY = PreparedStatement(update(_IDENTITY).where(
     _IDENTITY.c.id == bindparam("identity_id"),
     or_(_IDENTITY.c.last_inbound_at.is_(None), _IDENTITY.c.last_inbound_at < bindparam("at")),
-).values(last_inbound_at=bindparam("at"))
-_TOUCH_FAN = update(_FAN).where(_FAN.c.id == bindparam("fan_id")).values(last_seen_at=bindparam("now"))
+).values(last_inbound_at=bindparam("at")))
+_TOUCH_FAN = PreparedStatement(update(_FAN).where(_FAN.c.id == bindparam("fan_id"))
+                               .values(last_seen_at=bindparam("now")))
 CACHE_SIZE = 50_000
 
 
@@ -162,8 +142,8 @@ def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, 
                         .values(subscribed=False, unsubscribed_at=now))
     fan_action = inbound.kind != EVENT or inbound.event not in _SYSTEM_EVENTS
     if fan_action and (fan.last_inbound_at is None or inbound.sent_at - fan.last_inbound_at >= ACTIVITY_RESOLUTION):
-        session.execute(_TOUCH_IDENTITY, {"identity_id": fan.identity_id, "at": inbound.sent_at})
-        session.execute(_TOUCH_FAN, {"fan_id": fan.fan_id, "now": now})
+        _TOUCH_IDENTITY.run(session, {"identity_id": fan.identity_id, "at": inbound.sent_at})
+        _TOUCH_FAN.run(session, {"fan_id": fan.fan_id, "now": now})
         return replace(fan, last_inbound_at=inbound.sent_at)
     return fan
 
@@ -173,14 +153,14 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
     now = utcnow()
     try:
         with state.engine.begin() as session:  # a plain connection: the ORM session costs more than the SQL
-            message_id = session.execute(_INSERT_MESSAGE, dict(
+            message_id = _INSERT_MESSAGE.run(session, dict(
                 account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
                 kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
                 external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
                 status=RECEIVED, reply_state=REPLY_PASSIVE if reply else REPLY_PENDING, reply_to_id=None,
                 source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
                 processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
-            )).scalar_one()
+            ))
             if reply is not None:
                 record_outbound(session, fan, message_id, reply.text, source=reply.source, via="passive",
                                 meta=reply_meta(reply), fresh=True)
@@ -190,7 +170,7 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
             _fan_cache(state)[(fan.account_id, inbound.sender)] = updated
         return Stored(message_id, duplicate=False)
     except IntegrityError:
-        # A concurrent request (or a retry during a Redis outage) stored it first.
+        # A retried delivery, or a concurrent copy of it, was stored first.
         existing = find_message(state, fan.account_id, inbound.external_id)
         if existing is None:
             raise

@@ -15,8 +15,15 @@ from sqlmodel import Session
 
 from bots.base import Reply
 from hub.models import OUT, QUEUED, REPLY_PENDING, SENT, Message, utcnow
+from hub.prepared import PreparedStatement, insert_all_columns
 
 _INSERT = insert(Message.__table__).returning(Message.__table__.c.id)
+_INSERT_FRESH = PreparedStatement(insert_all_columns(Message.__table__))  # every column: see record_outbound
+
+
+# The columns an outbound message leaves empty (a prepared INSERT binds every column).
+_UNSET = dict(event=None, event_key=None, external_id=None, error_code=None, error_message=None, enqueued_at=None,
+              processing_started_at=None)
 
 
 class FanRefLike(Protocol):
@@ -59,8 +66,8 @@ def record_outbound(
         reply_state="none", reply_to_id=reply_to_id, source=source, via=via, attempts=0,
         processed_at=now if via == "passive" else None, meta=meta or {}, raw="",
     )
-    if fresh:
-        return session.execute(_INSERT, values).scalar_one()
+    if fresh and isinstance(session, Connection):  # the webhook's hot path
+        return _INSERT_FRESH.run(session, {**_UNSET, **values})
     existing = session.scalar(select(Message.id).where(Message.dedupe_key == key))
     if existing is not None:
         return existing

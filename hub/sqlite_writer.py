@@ -1,0 +1,119 @@
+"""Writers to one SQLite file queue on a file lock instead of SQLite's busy handler.
+
+SQLite lets one writer in at a time; the others retry after sleeping 1, 2, 5, 10, 15, 20, 25... ms. Under a
+webhook's load that sleep, not the work, bounds throughput: most of the server sits idle while writers nap.
+Each connection therefore takes an exclusive `flock` on `<database>.writer` before its first write statement
+and drops it when the transaction ends. A blocked writer waits in the kernel (without the GIL) and wakes the
+moment the lock is free. The lock is per connection (its own open file), so threads of one process exclude
+each other as processes do, and the kernel drops it if a process dies. Reads never take it (WAL).
+
+A thread that already holds the lock through one connection and writes through a second one does not wait
+for itself: the second connection goes straight to SQLite, whose busy timeout reports the conflict.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+_READ_ONLY = ("SELECT", "PRAGMA", "EXPLAIN")
+_held_by_thread = threading.local()  # how many writer locks this thread holds
+
+
+def _writes(sql: str) -> bool:
+    return not sql.lstrip()[:7].upper().startswith(_READ_ONLY)
+
+
+class _WriterLock:
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.held = False
+        self._locked = False  # held without the flock: this thread held another connection's lock
+
+    def acquire(self) -> None:
+        if self.held:
+            return
+        count = getattr(_held_by_thread, "count", 0)
+        if count == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._locked = True
+        _held_by_thread.count = count + 1
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            _held_by_thread.count = max(0, getattr(_held_by_thread, "count", 0) - 1)
+            if self._locked:
+                self._locked = False
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.release()
+        os.close(self._fd)
+
+
+def connection_factory(database: Path) -> type[sqlite3.Connection]:
+    """A sqlite3.Connection class (for `sqlite3.connect(factory=...)`) whose writes take the writer lock."""
+    lock_path = str(database) + ".writer"
+
+    class WriterLockedCursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+            connection: WriterLockedConnection = self.connection  # type: ignore[assignment]
+            connection.before_statement(sql)
+            try:
+                return super().execute(sql, parameters)
+            finally:
+                connection.after_statement()
+
+        def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+            connection: WriterLockedConnection = self.connection  # type: ignore[assignment]
+            connection.before_statement(sql)
+            try:
+                return super().executemany(sql, seq_of_parameters)
+            finally:
+                connection.after_statement()
+
+    class WriterLockedConnection(sqlite3.Connection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.writer_lock = _WriterLock(lock_path)
+
+        def cursor(self, factory: Any = WriterLockedCursor) -> sqlite3.Cursor:  # type: ignore[override]
+            return super().cursor(factory)
+
+        def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+            return self.cursor().execute(sql, parameters)
+
+        def before_statement(self, sql: str) -> None:
+            if _writes(sql):
+                self.writer_lock.acquire()
+
+        def after_statement(self) -> None:
+            # A statement outside a transaction (DDL, or one that failed) commits or ends by itself.
+            if not self.in_transaction:
+                self.writer_lock.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.writer_lock.release()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.writer_lock.release()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self.writer_lock.close()
+
+    return WriterLockedConnection

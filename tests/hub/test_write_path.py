@@ -1,0 +1,120 @@
+"""The webhook's write path: writers to one SQLite file queue on its writer lock, prepared statements
+store exactly what Core would, and the inbox pusher hands every stored id to Redis once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from hub.inbox import INBOX_KEY, pusher
+from hub.sqlite_writer import connection_factory
+
+
+def _connect(path: Path, timeout: float = 1.0) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, factory=connection_factory(path), timeout=timeout, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    return conn
+
+
+def test_a_waiting_writer_proceeds_as_soon_as_the_lock_is_free(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    first, second = _connect(path), _connect(path)
+    first.execute("CREATE TABLE t (x INTEGER)")
+    first.execute("INSERT INTO t VALUES (1)")
+    waited: list[float] = []
+
+    def write() -> None:
+        started = time.perf_counter()
+        second.execute("INSERT INTO t VALUES (2)")
+        second.commit()
+        waited.append(time.perf_counter() - started)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(0.3)
+    assert not waited  # blocked on the lock, not failed
+    first.commit()
+    writer.join(5)
+    assert 0.25 < waited[0] < 0.4  # woken by the commit (a 1 s busy timeout would have failed it)
+    assert [row[0] for row in first.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
+
+
+def test_reads_never_wait_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    writer, reader = _connect(path), _connect(path)
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    writer.execute("INSERT INTO t VALUES (1)")  # open write transaction
+    started = time.perf_counter()
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    assert time.perf_counter() - started < 0.1
+    writer.commit()
+
+
+def test_one_thread_writing_through_two_connections_gets_an_error_not_a_hang(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    first, second = _connect(path, timeout=0.2), _connect(path, timeout=0.2)
+    first.execute("CREATE TABLE t (x INTEGER)")
+    first.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        second.execute("INSERT INTO t VALUES (2)")
+    first.commit()
+    second.execute("INSERT INTO t VALUES (3)")  # the failed statement left no lock behind
+    second.commit()
+
+
+def test_prepared_insert_stores_what_core_stores(state: Any) -> None:
+    from hub.db import session_scope
+    from hub.models import Account, Fan, Identity, Message, utcnow
+    from hub.prepared import PreparedStatement, insert_all_columns
+
+    table = Message.__table__
+    now = utcnow()
+    with session_scope(state.engine) as session:
+        account, fan = Account(key="p", channel="wechat"), Fan(display_name="")
+        session.add_all([account, fan])
+        session.flush()
+        identity = Identity(fan_id=fan.id, account_id=account.id, external_id="o", subscribed=True)
+        session.add(identity)
+        session.flush()
+        account, fan, identity = account.id, fan.id, identity.id
+    with state.engine.begin() as conn:
+        row = {c.name: None for c in table.c if c.name != "id"}
+        row.update(account_id=account, fan_id=fan, identity_id=identity, direction="in", kind="text",
+                   text="你好", sent_at=now, received_at=now, status="received", reply_state="pending", source="fan",
+                   attempts=0, meta={"scene": "春季", "n": 1}, raw="<xml/>")
+        via_core = conn.execute(insert(table).values({**row, "external_id": "core"}).returning(table.c.id)).scalar_one()
+        via_prepared = PreparedStatement(insert_all_columns(table)).run(conn, {**row, "external_id": "prepared"})
+    with state.engine.connect() as conn:
+        core, prepared = (conn.execute(select(table).where(table.c.id == i)).one()._mapping
+                          for i in (via_core, via_prepared))
+        assert {k: v for k, v in prepared.items() if k not in ("id", "external_id")} == \
+               {k: v for k, v in core.items() if k not in ("id", "external_id")}
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), state.engine.begin() as conn:  # raised as SQLAlchemy's, like Core
+        PreparedStatement(insert_all_columns(table)).run(conn, {**row, "external_id": "core"})
+
+
+def test_the_pusher_hands_every_id_to_the_inbox_once(state: Any) -> None:
+    state.redis.delete(INBOX_KEY)
+    ids = list(range(1, 401))
+
+    def push_some(part: list[int]) -> None:
+        for message_id in part:
+            pusher(state).push(message_id)
+
+    threads = [threading.Thread(target=push_some, args=(ids[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert pusher(state).flush(5)
+    pushed = [int(v) for v in state.redis.lrange(INBOX_KEY, 0, -1)]
+    assert sorted(pushed) == ids
+    assert state.redis.llen(INBOX_KEY) == 400
