@@ -17,6 +17,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,21 +63,22 @@ def connection_factory(database: Path) -> type[sqlite3.Connection]:
     lock_path = str(database) + ".writer"
 
     class WriterLockedCursor(sqlite3.Cursor):
-        def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        def _run(self, run: Callable[[str, Any], sqlite3.Cursor], sql: str, parameters: Any) -> sqlite3.Cursor:
             connection: WriterLockedConnection = self.connection  # type: ignore[assignment]
-            connection.before_statement(sql)
+            if _writes(sql):
+                connection.writer_lock.acquire()
             try:
-                return super().execute(sql, parameters)
+                return run(sql, parameters)
             finally:
-                connection.after_statement()
+                # A statement outside a transaction (DDL, or one that failed) commits or ends by itself.
+                if not connection.in_transaction:
+                    connection.writer_lock.release()
+
+        def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+            return self._run(super().execute, sql, parameters)
 
         def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
-            connection: WriterLockedConnection = self.connection  # type: ignore[assignment]
-            connection.before_statement(sql)
-            try:
-                return super().executemany(sql, seq_of_parameters)
-            finally:
-                connection.after_statement()
+            return self._run(super().executemany, sql, seq_of_parameters)
 
     class WriterLockedConnection(sqlite3.Connection):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -89,31 +91,19 @@ def connection_factory(database: Path) -> type[sqlite3.Connection]:
         def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
             return self.cursor().execute(sql, parameters)
 
-        def before_statement(self, sql: str) -> None:
-            if _writes(sql):
-                self.writer_lock.acquire()
-
-        def after_statement(self) -> None:
-            # A statement outside a transaction (DDL, or one that failed) commits or ends by itself.
-            if not self.in_transaction:
-                self.writer_lock.release()
+        def _end(self, end: Callable[[], None], release: Callable[[], None]) -> None:
+            try:
+                end()
+            finally:
+                release()
 
         def commit(self) -> None:
-            try:
-                super().commit()
-            finally:
-                self.writer_lock.release()
+            self._end(super().commit, self.writer_lock.release)
 
         def rollback(self) -> None:
-            try:
-                super().rollback()
-            finally:
-                self.writer_lock.release()
+            self._end(super().rollback, self.writer_lock.release)
 
         def close(self) -> None:
-            try:
-                super().close()
-            finally:
-                self.writer_lock.close()
+            self._end(super().close, self.writer_lock.close)
 
     return WriterLockedConnection
