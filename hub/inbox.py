@@ -10,6 +10,7 @@ with a dispatcher are found by the sweeper, which enqueues from the database.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -47,6 +48,7 @@ class Pusher:
                 self._pid = os.getpid()
                 self._pending.clear()
                 threading.Thread(target=self._run, name="inbox-pusher", daemon=True).start()
+                atexit.register(self.flush, 1.0)  # a web process that stops cleanly pushes what it holds
             self._pending.append(message_id)
         self._wake.set()
 
