@@ -273,6 +273,7 @@ def train(
         "C": head.C if head else None,
         "class_weight": head.class_weight if head else None,
         "nb_blend": head.blend if head else None,
+        "plain_mix": round(head.mix, 4) if head else None,
         "train_s": round(time.perf_counter() - started, 3),
     }
     report(1.0, "done")

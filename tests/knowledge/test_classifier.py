@@ -201,3 +201,55 @@ def test_vectorised_words_match_jieba(text):
         words = ids[n_char:] == 0
         got = sorted(int(f) for f in feats[n_char:][words] if int(f) in set(expected))
         assert got == expected
+
+
+def test_plain_svm_voter_is_averaged_in_and_round_trips(model, examples):
+    import numpy as np
+
+    from knowledge.classify_linear import Calibrated, LinearHead
+
+    texts = [ex.text for ex in examples]
+    X = model.features.transform(texts)
+    h = model.head
+    rng = np.random.default_rng(0)
+    plain = Calibrated(rng.normal(size=h.coef.shape).astype(np.float32), h.intercept * 0.5, h.platt_a, h.platt_b)
+    head = LinearHead(h.coef, h.intercept, h.platt_a, h.platt_b, h.C, h.class_weight, plain=plain, mix=0.25)
+    mixed = Model(model.labels, model.features, head, model.head_labels, None, model.metadata)
+    q = 1 / (1 + np.exp(plain.platt_a * (np.asarray(X @ plain.coef.T) + plain.intercept) + plain.platt_b))
+    expected = 0.75 * h.proba(X) + 0.25 * q
+    assert np.allclose(mixed.proba_matrix(texts)[:, mixed._head_cols], expected, atol=1e-5)
+    again = Model.from_bytes(mixed.to_bytes())
+    assert again.head.mix == 0.25
+    assert np.allclose(again.proba_matrix(texts), mixed.proba_matrix(texts))
+
+
+def test_format_3_models_still_load(model):
+    """/3 differs from /4 only by lacking the plain SVM voter, so stored /3 models keep working."""
+    import io
+    import json
+
+    import numpy as np
+
+    z = np.load(io.BytesIO(model.to_bytes()), allow_pickle=False)
+    arrays = {k: z[k] for k in z.files if not k.startswith("plain_")}
+    doc = json.loads(bytes(arrays["doc"]).decode("utf-8"))
+    doc["format"] = "fanhub-classifier/3"
+    del doc["head"]["mix"]
+    arrays["doc"] = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    old = Model.from_bytes(buf.getvalue())
+    assert old.head.plain is None and old.head.mix == 0.0
+    assert old.predict(["这款口红怎么样"]) == model.predict(["这款口红怎么样"])
+
+
+def test_held_out_rows_drop_features_the_fold_never_saw():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from knowledge.classify_calibrate import unseen_dropped
+
+    Xtr = sp.csr_matrix(np.array([[1.0, 0, 0], [0, 1.0, 0]], dtype=np.float32))
+    Xte = sp.csr_matrix(np.array([[0.6, 0, 0.8], [0, 0, 1.0]], dtype=np.float32))
+    out = unseen_dropped(Xte, Xtr).toarray()
+    assert np.allclose(out, [[1.0, 0, 0], [0, 0, 0]])
