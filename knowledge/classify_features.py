@@ -60,16 +60,20 @@ class FeatureSpace:
         block_weights: Sequence[float] = (1.0, 1.0),
     ) -> FeatureSpace:
         ids, feats, is_char = _features(texts, char_max_n)
-        # document frequency: distinct (text, feature) pairs, then count per feature
-        pairs, first = np.unique(np.stack([feats, ids.astype(np.uint64)]), axis=1, return_index=True)
-        keys, df = np.unique(pairs[0], return_counts=True)
-        char_of = dict(zip(feats[first].tolist(), is_char[first].tolist(), strict=True))
+        # document frequency: sort by (feature, text), keep distinct pairs, count runs per feature.
+        # (np.unique(axis=1) on the pairs did the same at a fifth of the speed.)
+        order = np.lexsort((ids, feats))
+        f, t, c = feats[order], ids[order], is_char[order]
+        distinct = np.ones(len(f), dtype=bool)
+        distinct[1:] = (f[1:] != f[:-1]) | (t[1:] != t[:-1])
+        f, c = f[distinct], c[distinct]
+        starts = np.flatnonzero(np.concatenate([[True], f[1:] != f[:-1]])) if len(f) else np.zeros(0, dtype=int)
+        keys, df, key_is_char = f[starts], np.diff(np.append(starts, len(f))), c[starts]
         kept = df >= min_df
-        keys, df = keys[kept], df[kept]
+        keys, df, key_is_char = keys[kept], df[kept], key_is_char[kept]
         n_docs = len(texts)
         idf = np.log((1 + n_docs) / (1 + df)) + 1.0  # smooth idf as in scikit-learn
-        return cls(keys, idf, np.array([char_of[k] for k in keys.tolist()], dtype=bool),
-                   char_max_n, block_weights)
+        return cls(keys, idf, key_is_char, char_max_n, block_weights)
 
     def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
         texts = list(texts)
