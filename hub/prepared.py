@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 
@@ -54,8 +55,10 @@ class PreparedStatement:
             self._by_dialect[dialect.name] = compiled
         return compiled
 
-    def run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
+    def run(self, conn: Connection | Session, values: Mapping[str, Any]) -> Any:
         """Execute in `conn`'s transaction; returns the first column of the first row it returns, if any."""
+        if isinstance(conn, Session):
+            conn = conn.connection()
         compiled = self._compiled(conn.dialect)
         parameters = compiled.parameters(values)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]

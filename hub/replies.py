@@ -66,7 +66,7 @@ def record_outbound(
         reply_state="none", reply_to_id=reply_to_id, source=source, via=via, attempts=0,
         processed_at=now if via == "passive" else None, meta=meta or {}, raw="",
     )
-    if fresh and isinstance(session, Connection):  # the webhook's hot path
+    if fresh:
         return _INSERT_FRESH.run(session, {**_UNSET, **values})
     existing = session.scalar(select(Message.id).where(Message.dedupe_key == key))
     if existing is not None:
