@@ -21,6 +21,7 @@ from bots.base import Reply
 from channels.base import EVENT, InboundMessage
 from hub import kb_effects
 from hub.db import session_scope
+from hub.group_commit import GroupCommit
 from hub.models import IN, RECEIVED, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
 from hub.prepared import PreparedStatement, insert_all_columns
 from hub.replies import record_outbound, reply_meta
@@ -149,32 +150,43 @@ def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, 
 
 
 def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | None) -> Stored:
-    """Store the message, and its passive reply if the bots gave one, in one write transaction."""
+    """Store the message, and its passive reply if the bots gave one, in one write transaction (shared with
+    the concurrent requests of this process: see hub.group_commit)."""
     now = utcnow()
+
+    def write(conn: Connection) -> tuple[int, FanRef]:
+        message_id = _INSERT_MESSAGE.run(conn, dict(
+            account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
+            kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
+            external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
+            status=RECEIVED, reply_state=REPLY_PASSIVE if reply else REPLY_PENDING, reply_to_id=None,
+            source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
+            processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
+        ))
+        if reply is not None:
+            record_outbound(conn, fan, message_id, reply.text, source=reply.source, via="passive",
+                            meta=reply_meta(reply), fresh=True)
+            kb_effects.apply(conn, message_id, inbound.text, reply)
+        return message_id, _record_activity(conn, fan, inbound, now)
+
     try:
-        with state.engine.begin() as session:  # a plain connection: the ORM session costs more than the SQL
-            message_id = _INSERT_MESSAGE.run(session, dict(
-                account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
-                kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
-                external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
-                status=RECEIVED, reply_state=REPLY_PASSIVE if reply else REPLY_PENDING, reply_to_id=None,
-                source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
-                processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
-            ))
-            if reply is not None:
-                record_outbound(session, fan, message_id, reply.text, source=reply.source, via="passive",
-                                meta=reply_meta(reply), fresh=True)
-                kb_effects.apply(session, message_id, inbound.text, reply)
-            updated = _record_activity(session, fan, inbound, now)
-        if updated is not fan:
-            _fan_cache(state)[(fan.account_id, inbound.sender)] = updated
-        return Stored(message_id, duplicate=False)
+        message_id, updated = _group_commit(state).run(write)
     except IntegrityError:
         # A retried delivery, or a concurrent copy of it, was stored first.
         existing = find_message(state, fan.account_id, inbound.external_id)
         if existing is None:
             raise
         return Stored(existing, duplicate=True)
+    if updated is not fan:
+        _fan_cache(state)[(fan.account_id, inbound.sender)] = updated
+    return Stored(message_id, duplicate=False)
+
+
+def _group_commit(state: HubState) -> GroupCommit:
+    committer = state.extras.get("group_commit")
+    if committer is None:
+        committer = state.extras.setdefault("group_commit", GroupCommit(state.engine))
+    return committer
 
 
 def _meta(inbound: InboundMessage) -> dict:

@@ -28,6 +28,12 @@ LATENCY = Histogram(
 )
 MESSAGES_IN = Counter("hub_messages_in_total", "Inbound messages accepted", ["channel", "kind", "duplicate"])
 PASSIVE_TIMEOUTS = Counter("hub_passive_reply_timeouts_total", "Passive replies not decided within the budget")
+GROUP_COMMIT_SIZE = Histogram(
+    "hub_group_commit_messages", "Webhook writes committed together in one transaction",
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
+)
+GROUP_COMMIT_SPLITS = Counter(
+    "hub_group_commit_splits_total", "Shared webhook transactions that failed and were rerun one write at a time")
 
 
 class QueueCollector(Collector):

@@ -1,0 +1,123 @@
+"""Group commit: the webhook writes of concurrent requests in one process share one transaction.
+
+Under load, most of a message's write cost is the commit (and, on SQLite, the writer lock around it), not
+its INSERT. A request that finds another request's transaction in progress queues its work; when that
+transaction ends, the first queued request leads the next one and runs the work of every request queued
+by then, in order, in one transaction, with one commit. Each request still returns only once its own
+work is committed, so "accepted" keeps meaning "durable". Without concurrency a request runs alone, as
+before, at the cost of one uncontended mutex.
+
+If the shared transaction fails (say one message is a duplicate and hits the unique key), it is rolled
+back and each piece of work is run again alone in its own transaction, so each request gets its own
+outcome and no request is failed by another's. Work must therefore only write to the database (it may be
+run twice, the first time rolled back) and must be quick: the others wait for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from sqlalchemy.engine import Connection, Engine
+
+from hub import metrics
+
+T = TypeVar("T")
+
+MAX_BATCH = 32  # caps how long one transaction holds the writer lock (a few ms)
+
+
+class _Job(Generic[T]):
+    __slots__ = ("work", "_wake", "lead", "result", "error")
+
+    def __init__(self, work: Callable[[Connection], T]) -> None:
+        self.work = work
+        self._wake = threading.Lock()  # held until the job is done or leads (cheaper than an Event)
+        self._wake.acquire()
+        self.lead = False  # woken to lead the next transaction, not because the work is done
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def wait(self) -> None:
+        self._wake.acquire()
+
+    def wake(self) -> None:
+        if self._wake.locked():
+            self._wake.release()
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+
+class GroupCommit:
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self._mutex = threading.Lock()
+        self._queue: list[_Job] = []
+        self._busy = False  # a request is leading a transaction
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` in a transaction, shared with concurrent callers; returns once committed."""
+        job: _Job[T] = _Job(work)
+        with self._mutex:
+            self._queue.append(job)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            job.wait()
+            if not job.lead:
+                return job.outcome()
+        with self._mutex:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+        try:
+            self._write(batch)
+        finally:
+            with self._mutex:
+                if self._queue:  # hand the lead to the first request that queued meanwhile
+                    nxt = self._queue[0]
+                    nxt.lead = True
+                    nxt.wake()
+                else:
+                    self._busy = False
+        return job.outcome()
+
+    def _write(self, batch: list[_Job]) -> None:
+        try:
+            if len(batch) > 1:
+                try:
+                    self._together(batch)
+                except Exception:
+                    metrics.GROUP_COMMIT_SPLITS.inc()
+                    for job in batch:
+                        self._alone(job)
+            else:
+                self._alone(batch[0])
+            metrics.GROUP_COMMIT_SIZE.observe(len(batch))
+        except BaseException as exc:  # e.g. the process is shutting down: nobody may wait forever
+            for job in batch:
+                if job.error is None and job.result is None:
+                    job.error = exc
+            raise
+        finally:
+            for job in batch:
+                job.lead = False
+                job.wake()
+
+    def _together(self, batch: list[_Job]) -> None:
+        results = []
+        with self.engine.begin() as conn:
+            for job in batch:
+                results.append(job.work(conn))
+        for job, result in zip(batch, results, strict=True):
+            job.result = result
+
+    def _alone(self, job: _Job) -> None:
+        try:
+            with self.engine.begin() as conn:
+                job.result = job.work(conn)
+        except Exception as exc:
+            job.error = exc

@@ -1,0 +1,121 @@
+"""Group commit: concurrent writes share a transaction, each caller gets its own outcome, and one caller's
+failure (a duplicate) never fails the others. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, insert, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from hub.group_commit import GroupCommit
+
+_META = MetaData()
+_ROWS = Table("gc_rows", _META, Column("id", Integer, primary_key=True), Column("key", String(40), unique=True))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    _META.drop_all(engine)
+    _META.create_all(engine)
+    yield engine
+    _META.drop_all(engine)
+    engine.dispose()
+
+
+class Recording(GroupCommit):
+    """Records which keys each transaction committed together."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.transactions: list[int] = []
+
+    def _together(self, batch: list[Any]) -> None:
+        super()._together(batch)
+        self.transactions.append(len(batch))
+
+
+def _insert(key: str, gate: threading.Event | None = None) -> Callable[[Connection], int]:
+    def work(conn: Connection) -> int:
+        if gate is not None:
+            assert gate.wait(5)
+        return conn.execute(insert(_ROWS).values(key=key).returning(_ROWS.c.id)).scalar_one()
+    return work
+
+
+def _run_while_leader_is_held(committer: GroupCommit, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The first key leads and blocks inside its transaction until all the other callers have queued."""
+    gate = threading.Event()
+    outcomes: dict[str, Any] = {}
+
+    def call(key: str, work: Callable[[Connection], int]) -> None:
+        try:
+            outcomes[key] = committer.run(work)
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            outcomes[key] = exc
+
+    leader = threading.Thread(target=call, args=(keys[0], _insert(keys[0], gate)))
+    leader.start()
+    while not committer._busy:
+        threading.Event().wait(0.001)
+    followers = [threading.Thread(target=call, args=(key, _insert(key))) for key in keys[1:]]
+    for thread in followers:
+        thread.start()
+    while len(committer._queue) < len(keys) - 1:  # all followers queued behind the held leader
+        threading.Event().wait(0.001)
+    gate.set()
+    for thread in [leader, *followers]:
+        thread.join(10)
+    return outcomes, keys
+
+
+def test_concurrent_writes_share_one_transaction_and_each_gets_its_own_result(engine: Engine) -> None:
+    committer = Recording(engine)
+    outcomes, keys = _run_while_leader_is_held(committer, ["lead", "a", "b", "c"])
+    assert committer.transactions == [3]  # the leader alone, then the three that queued meanwhile, together
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(_ROWS.c.key, _ROWS.c.id)).all())
+    assert outcomes == stored  # each caller got the id of its own row
+    assert committer._busy is False and committer._queue == []
+
+
+def test_a_duplicate_in_a_shared_transaction_fails_only_its_own_caller(engine: Engine) -> None:
+    committer = Recording(engine)
+    committer.run(_insert("taken"))
+    outcomes, _ = _run_while_leader_is_held(committer, ["lead", "x", "taken", "y"])
+    assert isinstance(outcomes["taken"], IntegrityError)
+    assert all(isinstance(outcomes[key], int) for key in ("lead", "x", "y"))
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(_ROWS)) == 4  # taken, lead, x, y: once each
+
+
+def test_without_concurrency_each_write_commits_alone(engine: Engine) -> None:
+    committer = Recording(engine)
+    ids = [committer.run(_insert(f"k{i}")) for i in range(5)]
+    assert len(set(ids)) == 5 and committer.transactions == []  # never a shared transaction
+
+
+def test_many_threads_lose_nothing(engine: Engine) -> None:
+    committer = GroupCommit(engine, max_batch=4)
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def writer(n: int) -> None:
+        for i in range(25):
+            row_id = committer.run(_insert(f"t{n}-{i}"))
+            with lock:
+                results.append(row_id)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with engine.connect() as conn:
+        stored = set(conn.scalars(select(_ROWS.c.id)))
+    assert len(results) == 200 and set(results) == stored
