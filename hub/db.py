@@ -20,10 +20,13 @@ def make_engine(config: Config) -> Engine:
         config.instance_path.mkdir(parents=True, exist_ok=True)
         connect_args: dict = {"check_same_thread": False, "timeout": 30}
         database = make_url(url).database
-        if database and database != ":memory:":
+        file_backed = bool(database and database != ":memory:")
+        if file_backed:
             connect_args["factory"] = connection_factory(Path(database).resolve())
         engine = create_engine(url, connect_args=connect_args)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if file_backed:  # checkpoints run after the writer lock is released (hub.sqlite_writer)
+            event.listen(engine, "connect", _no_automatic_checkpoints)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
@@ -35,6 +38,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _no_automatic_checkpoints(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

@@ -9,19 +9,30 @@ each other as processes do, and the kernel drops it if a process dies. Reads nev
 
 A thread that already holds the lock through one connection and writes through a second one does not wait
 for itself: the second connection goes straight to SQLite, whose busy timeout reports the conflict.
+
+Checkpoints (copying the write-ahead log back into the database file, with two fsyncs) are moved out of
+the writer lock too. SQLite runs one inside whichever commit pushes the log past 1,000 pages, and every
+other writer waits for its disk flushes; under load that made the lock, not the CPU, the limit. The
+hub's connections turn that off (`wal_autocheckpoint=0`, see hub.db) and a connection that has just
+committed and released the lock runs a PASSIVE checkpoint when the log has grown past CHECKPOINT_BYTES,
+which lets other writers carry on meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 _READ_ONLY = ("SELECT", "PRAGMA", "EXPLAIN")
+CHECKPOINT_BYTES = 4 * 1024 * 1024  # about SQLite's own 1,000 pages
+CHECK_INTERVAL_SECONDS = 0.2  # how often (per process) a commit looks at the log's size
 _held_by_thread = threading.local()  # how many writer locks this thread holds
 
 
@@ -58,9 +69,35 @@ class _WriterLock:
         os.close(self._fd)
 
 
+class _Checkpoints:
+    """When this process last looked at the size of a database's write-ahead log."""
+
+    def __init__(self, wal_path: str) -> None:
+        self.wal_path = wal_path
+        self._checked = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked < CHECK_INTERVAL_SECONDS:
+            return False
+        self._checked = now
+        try:
+            return os.stat(self.wal_path).st_size > CHECKPOINT_BYTES
+        except OSError:
+            return False
+
+
+def checkpoint(connection: sqlite3.Connection) -> None:
+    """PASSIVE: copy what can be copied without waiting for readers or writers, who carry on meanwhile.
+    If another process is checkpointing, that one or a later one does the work."""
+    with contextlib.suppress(sqlite3.Error):
+        sqlite3.Connection.execute(connection, "PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
 def connection_factory(database: Path) -> type[sqlite3.Connection]:
     """A sqlite3.Connection class (for `sqlite3.connect(factory=...)`) whose writes take the writer lock."""
     lock_path = str(database) + ".writer"
+    checkpoints = _Checkpoints(str(database) + "-wal")
 
     class WriterLockedCursor(sqlite3.Cursor):
         def _run(self, run: Callable[[str, Any], sqlite3.Cursor], sql: str, parameters: Any) -> sqlite3.Cursor:
@@ -99,6 +136,8 @@ def connection_factory(database: Path) -> type[sqlite3.Connection]:
 
         def commit(self) -> None:
             self._end(super().commit, self.writer_lock.release)
+            if checkpoints.due():
+                checkpoint(self)
 
         def rollback(self) -> None:
             self._end(super().rollback, self.writer_lock.release)

@@ -68,6 +68,52 @@ def test_one_thread_writing_through_two_connections_gets_an_error_not_a_hang(tmp
     second.commit()
 
 
+def _wal_growth(path: Path, rows: int = 600) -> int:
+    """The largest size the write-ahead log reaches while `rows` small transactions commit."""
+    conn = _connect(path)
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # as the hub's engine sets it
+    conn.execute("CREATE TABLE t (x TEXT)")
+    conn.commit()
+    largest = 0
+    for i in range(rows):
+        conn.execute("INSERT INTO t VALUES (?)", (f"{i}" * 400,))
+        conn.commit()
+        largest = max(largest, (path.parent / (path.name + "-wal")).stat().st_size)
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (rows,)
+    conn.close()
+    return largest
+
+
+def test_commits_checkpoint_the_log_after_releasing_the_writer_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.sqlite_writer as writer
+
+    monkeypatch.setattr(writer, "CHECK_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(writer, "CHECKPOINT_BYTES", 10**12)  # never due: the log only grows
+    unchecked = _wal_growth(tmp_path / "never.db")
+    monkeypatch.setattr(writer, "CHECKPOINT_BYTES", 64 * 1024)
+    seen_locked: list[bool] = []
+    real = writer.checkpoint
+
+    def spy(connection: Any) -> None:
+        seen_locked.append(connection.writer_lock.held)
+        real(connection)
+
+    monkeypatch.setattr(writer, "checkpoint", spy)
+    checked = _wal_growth(tmp_path / "checked.db")
+    assert unchecked > 1024 * 1024  # 600 pages and more with automatic checkpoints off
+    assert checked < 256 * 1024  # checkpointed, so the log restarts from its beginning
+    assert seen_locked and not any(seen_locked)  # never while other writers would wait
+
+
+def test_the_hub_engine_leaves_checkpoints_to_the_commits(state: Any) -> None:
+    if state.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with state.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
 def test_prepared_insert_stores_what_core_stores(state: Any) -> None:
     from hub.db import session_scope
     from hub.models import Account, Fan, Identity, Message, utcnow
