@@ -68,8 +68,7 @@ def exact_rows(x: np.ndarray) -> np.ndarray:
     """Rows where the query is an entry question verbatim: the retriever's rule, not the model, scores them.
     The shared corpora label most such rows as *other* entries (duplicate questions); learning from them
     would teach the model that "identical" means "wrong" and hurt near-identical paraphrases."""
-    q_out, c_out = FEATURE_NAMES.index("q_chars_outside_lcs"), FEATURE_NAMES.index("c_chars_outside_lcs")
-    return (x[:, q_out] == 0) & (x[:, c_out] == 0)
+    return x[:, FEATURE_NAMES.index("identical")] == 1
 
 
 def with_rule(prob: np.ndarray, x: np.ndarray) -> np.ndarray:

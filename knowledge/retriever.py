@@ -25,8 +25,7 @@ FORMAT_VERSION = 1
 CANDIDATES = 20  # entries reranked per query; recall@20 of the lexical stage is ~0.99 (lcqmc) / ~0.82 (oppo)
 MAX_SUGGESTIONS = 3
 EXACT_MATCH_CONFIDENCE = 0.99
-_Q_OUTSIDE = FEATURE_NAMES.index("q_chars_outside_lcs")
-_C_OUTSIDE = FEATURE_NAMES.index("c_chars_outside_lcs")
+_IDENTICAL = FEATURE_NAMES.index("identical")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +179,7 @@ class Retriever:
         # A fan who types an entry's question verbatim (after normalisation) gets that entry. The model alone
         # scores such matches ~0.5: its training corpora label many verbatim duplicates as *other* entries,
         # which a curated knowledge base does not do.
-        exact = (feats[:, _Q_OUTSIDE] == 0) & (feats[:, _C_OUTSIDE] == 0)
+        exact = feats[:, _IDENTICAL] == 1
         conf = np.where(exact, np.maximum(conf, EXACT_MATCH_CONFIDENCE), conf)
         order = np.lexsort((-comb, -conf))[:k]  # by confidence, ties by lexical score
         return [

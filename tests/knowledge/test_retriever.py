@@ -184,3 +184,54 @@ def test_tree_export_matches_sklearn() -> None:
     loaded = TreeEnsemble.from_bytes(tree.to_bytes())
     np.testing.assert_allclose(loaded.predict(x), model.predict_proba(x)[:, 1], rtol=1e-5, atol=1e-6)
     assert loaded.thresholds == Thresholds(0.7, 0.35)
+
+
+def test_shipped_reranker_matches_the_features() -> None:
+    """knowledge/reranker.npz must be retrained whenever the pair features change."""
+    from knowledge.reranker import load_default
+    from knowledge.retrieval_features import FEATURE_NAMES
+
+    model = load_default()
+    assert model.feature_names == FEATURE_NAMES
+    assert int(model.feature.max()) < len(FEATURE_NAMES)
+    assert model.predict(np.zeros((3, len(FEATURE_NAMES)), np.float32)).shape == (3,)
+
+
+def test_model_trained_on_other_features_is_refused() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from knowledge.retrieval_features import FEATURE_NAMES
+
+    x = np.random.default_rng(0).random((200, len(FEATURE_NAMES) - 1)).astype(np.float32)
+    model = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(x, x[:, 0] > 0.5)
+    tree = TreeEnsemble.from_sklearn(model, Thresholds(0.7, 0.35))
+    tree.feature_names = FEATURE_NAMES[:-1]
+    with pytest.raises(ValueError, match="retrain"):
+        TreeEnsemble.from_bytes(tree.to_bytes())
+
+
+def test_identical_flag_marks_only_the_verbatim_candidate(retriever: Retriever) -> None:
+    from knowledge.retrieval_features import FEATURE_NAMES
+
+    idx, feats, _ = retriever.candidates("怎么取消订单!")
+    flag = feats[:, FEATURE_NAMES.index("identical")]
+    assert [retriever.texts[int(i)] for i in idx[flag == 1]] == ["怎么取消订单"]
+    assert flag.sum() == 1
+
+
+def test_features_carry_no_absolute_length() -> None:
+    """Scale-free features: the same edit on a short and a long question gives bounded, comparable values."""
+    from knowledge.retrieval_features import Prepared, pair_features
+
+    tail = "请问在哪里操作比较方便快捷" * 3
+    docs = [list("怎么取消订单"), list("怎么取消订单" + tail)]
+    idx = TfidfIndex.fit(docs)
+    short = pair_features(Prepared("怎么取消订单", ()), [Prepared("怎么取消订单吗", ())], *([np.ones(1)] * 3), idx, idx)
+    long = pair_features(
+        Prepared("怎么取消订单" + tail, ()),
+        [Prepared("怎么取消订单" + tail + "吗", ())],
+        *([np.ones(1)] * 3),
+        idx,
+        idx,
+    )
+    assert np.all(np.abs(short) <= 5) and np.all(np.abs(long) <= 5)  # ratios, shares and IDFs only
