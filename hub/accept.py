@@ -153,16 +153,18 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
     """Store the message, and its passive reply if the bots gave one, in one write transaction (shared with
     the concurrent requests of this process: see hub.group_commit)."""
     now = utcnow()
+    # Bound here, while another request may hold the writer: the transaction itself stays short.
+    message = _INSERT_MESSAGE.bind(state.engine.dialect, dict(
+        account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
+        kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
+        external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
+        status=RECEIVED, reply_state=REPLY_PASSIVE if reply else REPLY_PENDING, reply_to_id=None,
+        source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
+        processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
+    ))
 
     def write(conn: Connection) -> tuple[int, FanRef]:
-        message_id = _INSERT_MESSAGE.run(conn, dict(
-            account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
-            kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
-            external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
-            status=RECEIVED, reply_state=REPLY_PASSIVE if reply else REPLY_PENDING, reply_to_id=None,
-            source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
-            processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
-        ))
+        message_id = _INSERT_MESSAGE.run_bound(conn, message)
         if reply is not None:
             record_outbound(conn, fan, message_id, reply.text, source=reply.source, via="passive",
                             meta=reply_meta(reply), fresh=True)

@@ -55,12 +55,19 @@ class PreparedStatement:
             self._by_dialect[dialect.name] = compiled
         return compiled
 
+    def bind(self, dialect: Dialect, values: Mapping[str, Any]) -> Any:
+        """The DB-API parameters for `values`: work that can be done before the transaction begins."""
+        return self._compiled(dialect).parameters(values)
+
     def run(self, conn: Connection | Session, values: Mapping[str, Any]) -> Any:
         """Execute in `conn`'s transaction; returns the first column of the first row it returns, if any."""
         if isinstance(conn, Session):
             conn = conn.connection()
+        return self.run_bound(conn, self.bind(conn.dialect, values))
+
+    def run_bound(self, conn: Connection, parameters: Any) -> Any:
+        """`run` with parameters from `bind` (for the same dialect)."""
         compiled = self._compiled(conn.dialect)
-        parameters = compiled.parameters(values)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(compiled.sql, parameters)

@@ -14,8 +14,8 @@ Checkpoints (copying the write-ahead log back into the database file, with two f
 the writer lock too. SQLite runs one inside whichever commit pushes the log past 1,000 pages, and every
 other writer waits for its disk flushes; under load that made the lock, not the CPU, the limit. The
 hub's connections turn that off (`wal_autocheckpoint=0`, see hub.db) and a connection that has just
-committed and released the lock runs a PASSIVE checkpoint when the log has grown past CHECKPOINT_BYTES,
-which lets other writers carry on meanwhile.
+committed and released the lock checkpoints when the log has grown past CHECKPOINT_BYTES: the bulk of
+the copying and syncing while other writers carry on, then a short final step under the lock.
 """
 
 from __future__ import annotations
@@ -88,10 +88,24 @@ class _Checkpoints:
 
 
 def checkpoint(connection: sqlite3.Connection) -> None:
-    """PASSIVE: copy what can be copied without waiting for readers or writers, who carry on meanwhile.
-    If another process is checkpointing, that one or a later one does the work."""
+    """Copy the log into the database in two PASSIVE steps (each copies what it can without waiting).
+
+    The first runs without the writer lock: it copies and syncs the bulk of the log while writers carry
+    on. Writers append meanwhile, so it never reaches the end of the log, and a log that is never fully
+    copied is never started over: it would grow without bound (and slow every read). The second runs
+    under the writer lock and copies only what was written during the first, so the log is complete and
+    the next writer starts it from the beginning. If another process is checkpointing, either step may
+    find nothing to do."""
+    run = sqlite3.Connection.execute
     with contextlib.suppress(sqlite3.Error):
-        sqlite3.Connection.execute(connection, "PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        run(connection, "PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    lock: _WriterLock = connection.writer_lock  # type: ignore[attr-defined]
+    lock.acquire()
+    try:
+        with contextlib.suppress(sqlite3.Error):
+            run(connection, "PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        lock.release()
 
 
 def connection_factory(database: Path) -> type[sqlite3.Connection]:

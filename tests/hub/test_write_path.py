@@ -106,6 +106,39 @@ def test_commits_checkpoint_the_log_after_releasing_the_writer_lock(
     assert seen_locked and not any(seen_locked)  # never while other writers would wait
 
 
+def test_the_log_starts_over_while_writers_keep_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint that races writers never reaches the end of the log; the final step under the writer
+    lock does, so the log restarts instead of growing for as long as the load lasts."""
+    import hub.sqlite_writer as writer
+
+    monkeypatch.setattr(writer, "CHECK_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(writer, "CHECKPOINT_BYTES", 256 * 1024)
+    path = tmp_path / "busy.db"
+    setup = _connect(path)
+    setup.execute("PRAGMA wal_autocheckpoint=0")
+    setup.execute("CREATE TABLE t (x TEXT)")
+    setup.commit()
+    wal = path.parent / (path.name + "-wal")
+    largest = [0]
+
+    def write(n: int) -> None:
+        conn = _connect(path, timeout=30)
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        for _ in range(400):
+            conn.execute("INSERT INTO t VALUES (?)", (f"{n}" * 2000,))
+            conn.commit()
+            largest[0] = max(largest[0], wal.stat().st_size)
+        conn.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert setup.execute("SELECT count(*) FROM t").fetchone()[0] == 1200  # some 5 MB through the log
+    assert largest[0] < 2 * 1024 * 1024
+
+
 def test_the_hub_engine_leaves_checkpoints_to_the_commits(state: Any) -> None:
     if state.engine.dialect.name != "sqlite":
         pytest.skip("SQLite only")
