@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from hub.config import Config
-from hub.sqlite_writer import connection_factory
+from hub.sqlite_writer import CHECKPOINT_BYTES, connection_factory
 
 
 def make_engine(config: Config) -> Engine:
@@ -44,6 +44,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 def _no_automatic_checkpoints(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA wal_autocheckpoint=0")
+    # SQLite reuses the log file after a checkpoint; cutting it back to CHECKPOINT_BYTES then means its
+    # size says when the next checkpoint is due.
+    cursor.execute(f"PRAGMA journal_size_limit={CHECKPOINT_BYTES}")
     cursor.close()
 
 

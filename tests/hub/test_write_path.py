@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from hub.inbox import INBOX_KEY, pusher
-from hub.sqlite_writer import connection_factory
+from hub.sqlite_writer import CHECKPOINT_BYTES, connection_factory
 
 
 def _connect(path: Path, timeout: float = 1.0) -> sqlite3.Connection:
@@ -144,6 +144,7 @@ def test_the_hub_engine_leaves_checkpoints_to_the_commits(state: Any) -> None:
         pytest.skip("SQLite only")
     with state.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() == CHECKPOINT_BYTES
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
