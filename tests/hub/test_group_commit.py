@@ -119,3 +119,42 @@ def test_many_threads_lose_nothing(engine: Engine) -> None:
     with engine.connect() as conn:
         stored = set(conn.scalars(select(_ROWS.c.id)))
     assert len(results) == 200 and set(results) == stored
+
+
+def _dbapi_connection(conn: Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def test_leaders_keep_one_connection_between_transactions(engine: Engine) -> None:
+    committer = GroupCommit(engine)
+    seen = [committer.run(_dbapi_connection) for _ in range(3)]
+    assert seen[0] is seen[1] is seen[2]  # no pool checkout per transaction
+    committer.close()
+    assert committer.run(_dbapi_connection) is not None and committer._conn is not None
+
+
+def test_a_lost_connection_is_replaced_and_nothing_after_it_fails(engine: Engine) -> None:
+    committer = GroupCommit(engine)
+    committer.run(_insert("before"))
+    first = committer._conn
+
+    def lose_connection(conn: Connection) -> None:
+        conn.invalidate()  # as SQLAlchemy does when the server goes away mid-transaction
+        raise ConnectionError("server closed the connection")
+
+    with pytest.raises(ConnectionError):
+        committer.run(lose_connection)
+    assert committer._conn is None
+    committer.run(_insert("after"))
+    assert committer._conn is not None and committer._conn is not first
+    with engine.connect() as conn:
+        assert set(conn.scalars(select(_ROWS.c.key))) == {"before", "after"}
+
+
+def test_a_forked_child_opens_its_own_connection(engine: Engine) -> None:
+    committer = GroupCommit(engine)
+    committer.run(_insert("parent"))
+    parents = committer._conn
+    committer._conn_pid = -1  # as if this process were a child forked after the connection was opened
+    committer.run(_insert("child"))
+    assert committer._conn is not parents and parents is not None and not parents.closed  # left to the parent
