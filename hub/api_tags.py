@@ -3,7 +3,6 @@ labelled examples and corrections, and training jobs with their progress. Operat
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import jsonify, request
@@ -13,10 +12,9 @@ from sqlmodel import Session, select
 from hub import profiles
 from hub.api import bp, documented, require, state
 from hub.db import session_scope
-from hub.models import Fan, FanProfile, FanTag, Message, Tag
+from hub.models import Fan, FanTag, Tag
 from hub.tag_models import KINDS, job_status, request_training
 from hub.tags import TagError, TagNotFound, add_example, create_tag, delete_tag, tag_dict, update_tag
-from knowledge import profile as prof
 
 READ = ("agent", "operator")
 WRITE = ("operator",)
@@ -112,24 +110,7 @@ def interests(fan_id: int) -> Any:
     with Session(state().engine) as session:
         if session.get(Fan, fan_id) is None:
             return jsonify(error=f"no fan {fan_id}"), 404
-        row = session.exec(select(FanProfile).where(FanProfile.fan_id == fan_id)).first()
-        profile = profiles.profile_of(row)
-        tags = profiles.tags_by_name(session)
-        now = max(time.time(), profile.last_ts or 0.0)
-        views = prof.view(profile, now, profiles.PARAMS, allowed=tags.keys())
-        ids = {int(m) for v in views for m in v.evidence}
-        texts = dict(session.exec(select(Message.id, Message.text).where(Message.id.in_(ids))).all()) if ids else {}  # type: ignore[union-attr]
-        scores = {k: round(v, 4) for k, v in prof.scores(profile, now, profiles.PARAMS).items() if k in tags}
-    return jsonify(
-        fan_id=fan_id,
-        model_version=row.model_version if row else None,
-        messages_counted=profile.messages,
-        tags=[{"tag": v.label, "kind": tags[v.label].kind, "score": round(v.score, 4), "source": v.source,
-               "evidence": [{"message_id": int(m), "text": texts.get(int(m), "")} for m in v.evidence]}
-              for v in views],
-        scores=scores,
-        manual={k: v for k, v in profile.manual.items() if k in tags},
-    )
+        return jsonify(profiles.interests_of(session, fan_id))
 
 
 @bp.put("/fans/<int:fan_id>/tags/<int:tag_id>")

@@ -10,6 +10,7 @@ import click
 
 from hub.cli_admin import account_group, rules_group, user_group
 from hub.cli_common import echo_figures
+from hub.cli_fans import fans_group
 from hub.cli_kb import kb_group
 from hub.cli_run import demo, sandbox_group, serve, simulate, worker
 from hub.cli_tags import tags_group
@@ -67,7 +68,8 @@ def tickets_list(as_json: bool, status: str | None) -> None:
         click.echo(f"#{row['id']:<6} {row['status']:<9} fan={row['fan']:<6} intent={row['intent']} {row['reason']}")
 
 
-for command in (account_group, user_group, rules_group, kb_group, tags_group, demo, serve, worker, sandbox_group,
+for command in (account_group, user_group, rules_group, kb_group, tags_group, fans_group, demo, serve, worker,
+                sandbox_group,
                 simulate):
     cli.add_command(command)
 

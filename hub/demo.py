@@ -78,6 +78,8 @@ Try, in another terminal:
   hub simulate --text 价格
   hub simulate --text 买的东西想退怎么办        # answered from the knowledge base
   hub simulate --text 我的订单被快递弄丢了       # no confident answer: a ticket for an agent
+  hub simulate --text 想买口红，有推荐的色号吗  # twice about make-up and the fan is tagged 美妆:
+  hub fans show o-demo-fan
   hub stats --json
 Press Ctrl-C to stop."""
         )

@@ -1,4 +1,5 @@
-"""Demo data: one Official Account on the local WeChat emulation, its auto-reply rules, console users."""
+"""Demo data: one Official Account on the local WeChat emulation, its auto-reply rules, console users, a small
+knowledge base and interest tags with seed keywords (the worker trains the interest model from them)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from werkzeug.security import generate_password_hash
 from hub.db import session_scope
 from hub.kb import import_rows
 from hub.kb_files import read_entries
-from hub.models import Account, KbEntry, Rule, User
+from hub.models import Account, KbEntry, Rule, Tag, User
 from hub.state import HubState
+from hub.tags import create_tag
 
 DEMO_KEY = "demo"
 DEMO_KB = Path(__file__).with_name("demo_kb.jsonl")
@@ -30,6 +32,16 @@ DEMO_RULES = (
     ("keyword", "regex", r"^(活动|优惠券?)$", "春季活动：满 1000 减 100，券码 SPRING100，4 月 30 日前有效。", 5),
     ("menu", "contains", "MENU_HOTLINE", "客服热线 400-000-0000（9:00–21:00），也可以直接在这里留言。", 0),
     ("default", "contains", "", "收到！客服稍后回复您。急事请拨 400-000-0000。", 0),
+)
+
+
+# Interest tags a brand's operators might start with: name, description, seed keywords (cold start).
+DEMO_TAGS = (
+    ("美妆", "化妆品、护肤", ("口红", "色号", "粉底", "面膜", "护肤", "香水", "眼影", "防晒")),
+    ("数码", "手机、电脑和配件", ("手机", "耳机", "相机", "电脑", "平板", "充电", "拍照", "屏幕")),
+    ("汽车", "用车、买车", ("汽车", "试驾", "保养", "轮胎", "油耗", "新能源", "车险", "驾照")),
+    ("母婴", "孕期、宝宝用品", ("宝宝", "奶粉", "尿不湿", "孕妇", "婴儿", "辅食", "童装", "早教")),
+    ("运动", "健身和户外", ("跑步", "健身", "瑜伽", "球鞋", "篮球", "骑行", "登山", "马拉松")),
 )
 
 
@@ -56,6 +68,9 @@ def seed_demo(state: HubState, api_base: str) -> Account:
         _seed_users(session)
         if session.exec(select(KbEntry)).first() is None:
             import_rows(session, read_entries(DEMO_KB))
+        if session.exec(select(Tag)).first() is None:
+            for name, description, keywords in DEMO_TAGS:
+                create_tag(session, name, "interest", description, keywords)
     return account
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from hub.models import FanProfile, FanTag, Tag, utcnow
+from hub.models import FanProfile, FanTag, Message, Tag, utcnow
 from knowledge import profile as prof
 
 PARAMS = prof.ProfileParams()
@@ -118,3 +119,25 @@ def set_manual_tag(session: Session, fan_id: int, name: str, on: bool | None) ->
     profile = prof.set_manual(profile_of(row), tag.name, on)
     save(session, row, profile)
     return mirror(session, fan_id, profile, tags_by_name(session))
+
+
+def interests_of(session: Session, fan_id: int) -> dict[str, Any]:
+    """A fan's tags now (score, auto or manual, the messages that are its evidence), as the API and CLI show it."""
+    row = session.exec(select(FanProfile).where(FanProfile.fan_id == fan_id)).first()
+    profile = profile_of(row)
+    tags = tags_by_name(session)
+    now = max(time.time(), profile.last_ts or 0.0)
+    views = prof.view(profile, now, PARAMS, allowed=tags.keys())
+    ids = {int(m) for v in views for m in v.evidence}
+    texts = dict(session.exec(select(Message.id, Message.text).where(Message.id.in_(ids))).all()) if ids else {}  # type: ignore[union-attr]
+    scores = {k: round(v, 4) for k, v in prof.scores(profile, now, PARAMS).items() if k in tags}
+    return {
+        "fan_id": fan_id,
+        "model_version": row.model_version if row else None,
+        "messages_counted": profile.messages,
+        "tags": [{"tag": v.label, "kind": tags[v.label].kind, "score": round(v.score, 4), "source": v.source,
+                  "evidence": [{"message_id": int(m), "text": texts.get(int(m), "")} for m in v.evidence]}
+                 for v in views],
+        "scores": scores,
+        "manual": {k: v for k, v in profile.manual.items() if k in tags},
+    }

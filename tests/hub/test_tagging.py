@@ -3,6 +3,7 @@ manual tags, deleted tags, media without text, intent on messages and tickets, a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -76,7 +77,7 @@ def test_taxonomy_crud_and_clear_errors(state: Any) -> None:
     assert rows == [("interest", "今天天气好", "none"), ("intent", "能便宜点吗", "question")]
 
 
-def test_cold_start_from_seed_keywords_tags_a_fan_on_wechat(state: Any, brand: Any, worker: Any) -> None:
+def test_cold_start_from_seed_keywords_tags_a_fan_on_wechat(state: Any, brand: Any, worker: Any, run_cli: Any) -> None:
     define_tags(state, {"美妆": BEAUTY, "数码": TECH})
     brand.say("fan-1", text="这支口红配什么粉底好看")
     worker()
@@ -90,6 +91,17 @@ def test_cold_start_from_seed_keywords_tags_a_fan_on_wechat(state: Any, brand: A
     assert fan_tags(state, first.fan_id)["美妆"] == (True, "auto", [second.id, first.id])
     row = profile_row(state, first.fan_id)
     assert row.last_message_id == second.id and row.model_version
+
+    # What an operator sees of that fan, by openid or by fan id.
+    shown = run_cli("fans", "show", "fan-1")
+    assert shown.exit_code == 0, shown.output
+    assert "美妆" in shown.output and "auto" in shown.output and "想买口红和眼影" in shown.output
+    view = json.loads(run_cli("fans", "show", str(first.fan_id), "--json").output)
+    assert view["identities"][0]["openid"] == "fan-1" and view["model_version"] == row.model_version
+    assert [(t["tag"], t["source"], [e["message_id"] for e in t["evidence"]]) for t in view["tags"]] == [
+        ("美妆", "auto", [second.id, first.id])]
+    missing = run_cli("fans", "show", "nobody")
+    assert missing.exit_code != 0 and "no fan 'nobody'" in missing.output
 
 
 def test_profile_is_incremental_and_idempotent(state: Any, brand: Any, worker: Any) -> None:
