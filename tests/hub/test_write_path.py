@@ -106,6 +106,46 @@ def test_commits_checkpoint_the_log_after_releasing_the_writer_lock(
     assert seen_locked and not any(seen_locked)  # never while other writers would wait
 
 
+def test_a_commit_never_waits_for_the_checkpoint_it_asks_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.sqlite_writer as writer
+
+    monkeypatch.setattr(writer, "CHECK_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(writer, "CHECKPOINT_BYTES", 16 * 1024)
+    release, started = threading.Event(), threading.Event()
+    ran_in: list[str] = []
+    real = writer.checkpoint
+
+    def slow(connection: Any) -> None:  # a checkpoint stuck on a slow disk
+        ran_in.append(threading.current_thread().name)
+        started.set()
+        assert release.wait(10)
+        real(connection)
+
+    monkeypatch.setattr(writer, "checkpoint", slow)
+    path = tmp_path / "slow.db"
+    conn = _connect(path)
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # as the hub's engine sets them
+    conn.execute("PRAGMA journal_size_limit=16384")
+    conn.execute("CREATE TABLE t (x TEXT)")
+    conn.commit()
+    began = time.monotonic()
+    for i in range(40):  # past 16 KiB of log: the checkpoint is due, and stuck
+        conn.execute("INSERT INTO t VALUES (?)", ("x" * 1000 + str(i),))
+        conn.commit()
+    assert started.wait(5) and time.monotonic() - began < 5  # the commits went on meanwhile
+    checkpointer = type(conn).checkpointer
+    before = checkpointer.done
+    release.set()
+    deadline = time.monotonic() + 10
+    while checkpointer.done == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert checkpointer.done > before and ran_in[0] == "sqlite-checkpoint"
+    conn.execute("INSERT INTO t VALUES ('after')")  # the next write starts the log over
+    conn.commit()
+    assert (path.parent / (path.name + "-wal")).stat().st_size <= 16 * 1024  # cut back to the limit
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (41,)
+
+
 def test_the_log_starts_over_while_writers_keep_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A checkpoint that races writers never reaches the end of the log; the final step under the writer
     lock does, so the log restarts instead of growing for as long as the load lasts."""
