@@ -14,8 +14,10 @@ run twice, the first time rolled back) and must be quick: the others wait for it
 
 Only one request leads at a time, so the leaders share one connection kept open between transactions:
 checking a connection out of the pool and back (with its reset) cost as much CPU as the INSERT and the
-commit together. A connection that fails is dropped and the next transaction opens a fresh one; a forked
-child never uses its parent's.
+commit together. A connection that fails is dropped and the next transaction opens a fresh one; so is one
+left idle for IDLE_SECONDS, so that after a quiet spell the pool checks the server is still there
+(PostgreSQL's pre-ping) instead of the first message failing on a connection the server has closed. A
+forked child never uses its parent's connection.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -33,6 +36,7 @@ from hub import metrics
 T = TypeVar("T")
 
 MAX_BATCH = 32  # caps how long one transaction holds the writer lock (a few ms)
+IDLE_SECONDS = 5.0  # a leaders' connection unused for longer goes back to the pool (and its pre-ping)
 
 
 class _Job(Generic[T]):
@@ -68,6 +72,7 @@ class GroupCommit:
         self._busy = False  # a request is leading a transaction
         self._conn: Connection | None = None  # the leaders' connection (only the leader touches it)
         self._conn_pid = 0
+        self._last_used = 0.0
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` in a transaction, shared with concurrent callers; returns once committed."""
@@ -133,9 +138,13 @@ class GroupCommit:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
+        if self._conn_pid != os.getpid():
+            self._conn = None  # a parent's connection is left alone, not closed
+        elif self._conn is not None and time.monotonic() - self._last_used > IDLE_SECONDS:
+            self._drop()
         conn = self._conn
-        if conn is None or conn.closed or conn.invalidated or self._conn_pid != os.getpid():
-            conn = self._conn = self.engine.connect()  # a parent's connection is left alone, not closed
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self.engine.connect()
             self._conn_pid = os.getpid()
         try:
             with conn.begin():
@@ -144,6 +153,8 @@ class GroupCommit:
             if not isinstance(exc, Exception) or _connection_lost(conn, exc):
                 self._drop()
             raise
+        finally:
+            self._last_used = time.monotonic()
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

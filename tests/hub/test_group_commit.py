@@ -133,6 +133,18 @@ def test_leaders_keep_one_connection_between_transactions(engine: Engine) -> Non
     assert committer.run(_dbapi_connection) is not None and committer._conn is not None
 
 
+def test_a_connection_left_idle_goes_back_to_the_pool_and_its_pre_ping(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.group_commit as group_commit
+
+    committer = GroupCommit(engine)
+    committer.run(_insert("first"))
+    held = committer._conn
+    monkeypatch.setattr(group_commit, "IDLE_SECONDS", 0.0)  # every pause counts as a quiet spell
+    committer.run(_insert("second"))
+    assert held is not None and held.closed and committer._conn is not held
+
+
 def test_a_lost_connection_is_replaced_and_nothing_after_it_fails(engine: Engine) -> None:
     committer = GroupCommit(engine)
     committer.run(_insert("before"))
