@@ -9,10 +9,13 @@ transaction) because SQLite has one writer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -20,7 +23,6 @@ from sqlmodel import Session
 from bots.base import Reply
 from channels.base import EVENT, InboundMessage
 from hub import kb_effects
-from hub.db import session_scope
 from hub.group_commit import GroupCommit
 from hub.models import IN, RECEIVED, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
 from hub.prepared import PreparedStatement, insert_all_columns
@@ -90,7 +92,7 @@ def _fan_cache(state: HubState) -> dict[tuple[int, str], FanRef]:
 
 
 def fan_for(state: HubState, account_id: int, inbound: InboundMessage) -> FanRef:
-    """The fan behind `inbound.sender` on this account; created (in its own short write) on first contact.
+    """The fan behind `inbound.sender` on this account; created on first contact, in one short transaction.
 
     Identity and fan ids never change, so they are cached per process.
     """
@@ -98,36 +100,47 @@ def fan_for(state: HubState, account_id: int, inbound: InboundMessage) -> FanRef
     ref = cache.get((account_id, inbound.sender))
     if ref is not None:
         return ref
-    params = {"account_id": account_id, "sender": inbound.sender}
     with state.engine.connect() as conn:
-        row = conn.execute(_FIND_IDENTITY, params).first()
-    if row is None:
-        with session_scope(state.engine) as session:
-            _create_identity(session, account_id, inbound)
-        with state.engine.connect() as conn:
-            row = conn.execute(_FIND_IDENTITY, params).one()
+        row = conn.execute(_FIND_IDENTITY, {"account_id": account_id, "sender": inbound.sender}).first()
+        if row is None:
+            row = _create_identity(conn, account_id, inbound)
     ref = FanRef(account_id, row.id, row.fan_id, row.last_inbound_at)
     cache[(account_id, inbound.sender)] = ref
     return ref
 
 
-def _create_identity(session: Session, account_id: int, inbound: InboundMessage) -> None:
+def _create_identity(conn: Connection, account_id: int, inbound: InboundMessage) -> Row:
+    """Insert the fan and the identity and commit; a concurrent first message from the same fan may win the
+    identity, and then this transaction (with the fan it inserted) is rolled back and the winner read.
+
+    A burst of new fans (a QR-code campaign) makes this the common case, so it is one transaction with no
+    savepoint and no second lookup. The identity starts with the activity the first message records."""
     now = utcnow()
     unionid = inbound.extra.get("unionid")
-    fan_id = session.scalar(select(Fan.id).where(Fan.unionid == unionid)) if unionid else None
-    nested = session.begin_nested()  # a concurrent first message from the same fan may win the insert
-    try:
-        if fan_id is None:
-            fan_id = session.execute(
-                insert(Fan).values(unionid=unionid, display_name="", created_at=now, last_seen_at=now)
-                .returning(Fan.id)
-            ).scalar_one()
-        session.execute(insert(Identity).values(
-            fan_id=fan_id, account_id=account_id, external_id=inbound.sender, subscribed=True, created_at=now,
-        ))
-        nested.commit()
-    except IntegrityError:
-        nested.rollback()
+    fan_id = conn.scalar(select(_FAN.c.id).where(_FAN.c.unionid == unionid).limit(1)) if unionid else None
+    if fan_id is None:
+        fan_id = conn.execute(insert(_FAN).values(unionid=unionid, display_name="", created_at=now, last_seen_at=now)
+                              .returning(_FAN.c.id)).scalar_one()
+    new_identity = _upsert(conn)(_IDENTITY).values(
+        fan_id=fan_id, account_id=account_id, external_id=inbound.sender, subscribed=True, created_at=now,
+        last_inbound_at=inbound.sent_at if _fan_action(inbound) else None,
+    ).on_conflict_do_nothing(index_elements=["account_id", "external_id"])
+    row = conn.execute(new_identity.returning(_IDENTITY.c.id, _IDENTITY.c.fan_id, _IDENTITY.c.last_inbound_at)).first()
+    if row is None:
+        conn.rollback()
+        return conn.execute(_FIND_IDENTITY, {"account_id": account_id, "sender": inbound.sender}).one()
+    conn.commit()
+    return row
+
+
+def _upsert(conn: Connection) -> Callable[[Table], Any]:
+    """The dialect's INSERT with ON CONFLICT (SQLite and PostgreSQL both have it)."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _fan_action(inbound: InboundMessage) -> bool:
+    """Something the fan did (it opens the 48-hour window), not a notice about them."""
+    return inbound.kind != EVENT or inbound.event not in _SYSTEM_EVENTS
 
 
 def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, now: datetime) -> FanRef:
@@ -141,8 +154,8 @@ def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, 
     elif inbound.event == "unsubscribe":
         session.execute(update(Identity).where(Identity.id == fan.identity_id)
                         .values(subscribed=False, unsubscribed_at=now))
-    fan_action = inbound.kind != EVENT or inbound.event not in _SYSTEM_EVENTS
-    if fan_action and (fan.last_inbound_at is None or inbound.sent_at - fan.last_inbound_at >= ACTIVITY_RESOLUTION):
+    stale = fan.last_inbound_at is None or inbound.sent_at - fan.last_inbound_at >= ACTIVITY_RESOLUTION
+    if _fan_action(inbound) and stale:
         _TOUCH_IDENTITY.run(session, {"identity_id": fan.identity_id, "at": inbound.sent_at})
         _TOUCH_FAN.run(session, {"fan_id": fan.fan_id, "now": now})
         return replace(fan, last_inbound_at=inbound.sent_at)
