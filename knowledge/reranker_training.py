@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from knowledge.reranker import Thresholds, TreeEnsemble
-from knowledge.retrieval_features import FEATURE_NAMES, MONOTONE
-from knowledge.retriever import EXACT_MATCH_CONFIDENCE, Retriever
+from knowledge.retrieval_features import MONOTONE
+from knowledge.retriever import Retriever, exact_rows, with_exact_rule
 
 Query = tuple[str, str | None]  # (text, expected entry id or None when the KB has no answer)
 
@@ -62,17 +62,6 @@ def _classifier():  # type: ignore[no-untyped-def]
         monotonic_cst=list(MONOTONE),
         random_state=0,
     )
-
-
-def exact_rows(x: np.ndarray) -> np.ndarray:
-    """Rows where the query is an entry question verbatim: the retriever's rule, not the model, scores them.
-    The shared corpora label most such rows as *other* entries (duplicate questions); learning from them
-    would teach the model that "identical" means "wrong" and hurt near-identical paraphrases."""
-    return x[:, FEATURE_NAMES.index("identical")] == 1
-
-
-def with_rule(prob: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return np.where(exact_rows(x), np.maximum(prob, EXACT_MATCH_CONFIDENCE), prob)
 
 
 def top_per_query(prob: np.ndarray, pairs: PairSet) -> tuple[np.ndarray, np.ndarray]:
@@ -123,12 +112,14 @@ def train(
         np.concatenate([p.group for p in parts]),
         np.concatenate([p.null for p in parts]),
     )
+    # Verbatim rows are the retriever's rule's to score. The shared corpora label most of them as *other*
+    # entries (duplicate questions); learning from them would teach the model that "identical" means "wrong".
     learn = ~exact_rows(pairs.x)
     oof = np.zeros(len(pairs.y))
     for tr, te in GroupKFold(folds).split(pairs.x, pairs.y, pairs.group):
         tr = tr[learn[tr]]
         oof[te] = _classifier().fit(pairs.x[tr], pairs.y[tr]).predict_proba(pairs.x[te])[:, 1]
-    top, right = top_per_query(with_rule(oof, pairs.x), pairs)  # thresholds for what the bot really does
+    top, right = top_per_query(with_exact_rule(oof, pairs.x), pairs)  # thresholds for what the bot really does
     thresholds, report = choose_thresholds(top, right, pairs.null)
     model = _classifier().fit(pairs.x[learn], pairs.y[learn])
     meta = {"sets": list(datasets), "rows": int(len(pairs.y)), "folds": folds, **report}

@@ -175,12 +175,7 @@ class Retriever:
         idx, feats, comb = self.candidates(query, max(k, CANDIDATES))
         if len(idx) == 0:
             return []
-        conf = self.reranker.predict(feats)
-        # A fan who types an entry's question verbatim (after normalisation) gets that entry. The model alone
-        # scores such matches ~0.5: its training corpora label many verbatim duplicates as *other* entries,
-        # which a curated knowledge base does not do.
-        exact = feats[:, _IDENTICAL] == 1
-        conf = np.where(exact, np.maximum(conf, EXACT_MATCH_CONFIDENCE), conf)
+        conf = with_exact_rule(self.reranker.predict(feats), feats)
         order = np.lexsort((-comb, -conf))[:k]  # by confidence, ties by lexical score
         return [
             Hit(
@@ -237,6 +232,19 @@ class Retriever:
             tokenizer=Tokenizer(meta["user_terms"], meta["synonyms"]),
             reranker=reranker,
         )
+
+
+def exact_rows(feats: np.ndarray) -> np.ndarray:
+    """Candidates whose question is the query verbatim (after normalisation): the rule, not the model,
+    scores them."""
+    return feats[:, _IDENTICAL] == 1
+
+
+def with_exact_rule(conf: np.ndarray, feats: np.ndarray) -> np.ndarray:
+    """A fan who types an entry's question verbatim gets that entry. The model alone scores such matches
+    ~0.5: its training corpora label many verbatim duplicates as *other* entries, which a curated knowledge
+    base does not do."""
+    return np.where(exact_rows(feats), np.maximum(conf, EXACT_MATCH_CONFIDENCE), conf)
 
 
 def decide_hits(hits: Sequence[Hit], th: Thresholds) -> Decision:
