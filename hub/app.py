@@ -24,6 +24,7 @@ from hub.kb_index import kb_service
 from hub.logs import setup_logging
 from hub.redis_conn import make_redis
 from hub.state import HubState, set_current
+from hub.webhook_mount import mount_webhooks
 from hub.webhooks import WebhookHandler
 from knowledge.tokenizer import preload as tokenizer_preload
 
@@ -81,32 +82,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-WEBHOOK_PREFIX = "/webhooks/"
-
-
 def _mount_webhooks(app: Flask, state: HubState) -> None:
-    """Webhooks get an app of their own: no cookie session, login or CSRF to run on every fan message (they
-    cost a fifth of the webhook's CPU); WeChat signs its requests instead. Same metrics and error handling."""
-    webhooks = Flask("hub.webhooks", instance_path=app.instance_path)
-    webhooks.config.update(TESTING=app.testing, MAX_CONTENT_LENGTH=state.config.max_body_bytes)
-    webhooks.extensions["hub"] = state
+    """The channels' webhooks go in front of Flask (see hub.webhook_mount); the console stays behind it."""
     handler = WebhookHandler(state)
-    blueprint = WeChatChannel.blueprint(
+    wechat = WeChatChannel.webhook(
         handler,
         handler.lookup,
         max_body_bytes=state.config.max_body_bytes,
         replay_window_seconds=state.config.replay_window_seconds,
     )
-    webhooks.register_blueprint(blueprint, url_prefix=WEBHOOK_PREFIX + "wechat")
-    _instrument(webhooks)
-    console = app.wsgi_app
-
-    def dispatch(environ: dict, start_response: Any) -> Any:
-        if environ.get("PATH_INFO", "").startswith(WEBHOOK_PREFIX):
-            return webhooks.wsgi_app(environ, start_response)
-        return console(environ, start_response)
-
-    app.wsgi_app = dispatch  # type: ignore[method-assign]
+    app.wsgi_app = mount_webhooks(app.wsgi_app, {WeChatChannel.name: wechat})  # type: ignore[method-assign]
 
 
 def _warm_up(state: HubState) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import requests
-from flask import Blueprint
 from wechatpy.exceptions import WeChatClientException
 
 from channels.base import (
@@ -23,7 +22,7 @@ from channels.base import (
 from channels.wechat.client import SharedTokenClient
 from channels.wechat.errors import TOKEN_ERRORS, from_exception
 from channels.wechat.replies import ReplyEncoder, render_reply
-from channels.wechat.webhook import WebhookSettings, make_blueprint
+from channels.wechat.webhook import WebhookApp, WebhookSettings
 
 T = TypeVar("T")
 TAG_BATCH = 50  # WeChat's limit for batch (un)tagging
@@ -50,7 +49,7 @@ class WeChatChannel:
         return cls(config, SharedTokenClient(config, token_cache, session=session, timeout=timeout))
 
     @classmethod
-    def blueprint(
+    def webhook(
         cls,
         on_message: OnMessage,
         lookup: AccountLookup,
@@ -59,10 +58,10 @@ class WeChatChannel:
         replay_window_seconds: int = 300,
         reply_encoder: ReplyEncoder = render_reply,
         clock: Callable[[], float] = time.time,
-    ) -> Blueprint:
-        """The webhook; mount with url_prefix="/webhooks/wechat" (route "/<key>")."""
+    ) -> WebhookApp:
+        """The webhook as a WSGI app serving "/<key>"; the hub mounts it at /webhooks/wechat."""
         settings = WebhookSettings(max_body_bytes, replay_window_seconds, reply_encoder, clock)
-        return make_blueprint(on_message, lookup, settings)
+        return WebhookApp(on_message, lookup, settings)
 
     # -- API calls ---------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Fixtures for the channel tests: a Flask app with the WeChat webhook mounted, and request builders that
+"""Fixtures for the channel tests: the WeChat webhook's WSGI app mounted at /webhooks/wechat, and request builders that
 sign and encrypt with wechatpy (an implementation independent of ours)."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from urllib.parse import urlencode
 
 import pytest
 import xmltodict
-from flask import Flask
-from flask.testing import FlaskClient
 from wechatpy.crypto import WeChatCrypto
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.test import Client
 
 from channels.base import AccountConfig, InboundMessage, OutboundMessage
 from channels.wechat import WeChatChannel
@@ -66,7 +67,7 @@ class Recorder:
 
 @dataclass
 class Webhook:
-    client: FlaskClient
+    client: Client
     recorder: Recorder
     crypto: WeChatCrypto = field(default_factory=lambda: WeChatCrypto(TOKEN, AES_KEY, APP_ID))
 
@@ -100,11 +101,14 @@ class Webhook:
         return self.client.post(self.url(key, query), data=body)
 
 
-def make_app(recorder: Recorder, accounts: dict[str, AccountConfig] = ACCOUNTS, **blueprint_kw: Any) -> Flask:
-    app = Flask(__name__)
-    bp = WeChatChannel.blueprint(recorder, accounts.get, max_body_bytes=MAX_BODY, **blueprint_kw)
-    app.register_blueprint(bp, url_prefix="/webhooks/wechat")
-    return app
+def make_wsgi(recorder: Recorder, accounts: dict[str, AccountConfig] = ACCOUNTS, **webhook_kw: Any) -> Any:
+    """The webhook mounted as the hub mounts it: at /webhooks/wechat, anything else a 404."""
+    webhook = WeChatChannel.webhook(recorder, accounts.get, max_body_bytes=MAX_BODY, **webhook_kw)
+    return DispatcherMiddleware(NotFound(), {"/webhooks/wechat": webhook})
+
+
+def make_client(recorder: Recorder, accounts: dict[str, AccountConfig] = ACCOUNTS, **webhook_kw: Any) -> Client:
+    return Client(make_wsgi(recorder, accounts, **webhook_kw))
 
 
 @pytest.fixture
@@ -114,4 +118,4 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def webhook(recorder: Recorder) -> Webhook:
-    return Webhook(make_app(recorder).test_client(), recorder)
+    return Webhook(make_client(recorder), recorder)

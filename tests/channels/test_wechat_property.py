@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
-from tests.channels.conftest import AES_KEY, APP_ID, TOKEN, Recorder, fixture_xml, make_app, sha1_sign
+from tests.channels.conftest import AES_KEY, APP_ID, TOKEN, Recorder, fixture_xml, make_client, sha1_sign
 
 RECORDER = Recorder()
-CLIENT = make_app(RECORDER).test_client()
+CLIENT = make_client(RECORDER)
 CRYPTO = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
 
 TAGS = ["xml", "ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event", "EventKey",

@@ -27,7 +27,8 @@ from tests.channels.conftest import (
     Recorder,
     Webhook,
     fixture_xml,
-    make_app,
+    make_client,
+    make_wsgi,
     plain_query,
     sha1_sign,
 )
@@ -55,8 +56,8 @@ def test_get_verification_official_vector() -> None:
     vectors = json.loads((FIXTURES / "crypto_vectors.json").read_text())["oa_url_verify_get"]
     ts = int(vectors["query"]["timestamp"])
     account = AccountConfig(key="doc", channel="wechat", token=vectors["token"], app_id="x")
-    app = make_app(Recorder(), {"doc": account}, clock=lambda: ts + 10)
-    response = app.test_client().get("/webhooks/wechat/doc?" + urlencode(vectors["query"]))
+    client = make_client(Recorder(), {"doc": account}, clock=lambda: ts + 10)
+    response = client.get("/webhooks/wechat/doc?" + urlencode(vectors["query"]))
     assert response.status_code == 200
     assert response.get_data(as_text=True) == vectors["expected_response_body"]
 
@@ -118,7 +119,7 @@ def test_compatible_mode_uses_only_the_authenticated_ciphertext(webhook: Webhook
 
 
 def test_plaintext_text_reply() -> None:
-    hook = Webhook(make_app(rec := reply_text("你好 ]]> there")).test_client(), rec)
+    hook = Webhook(make_client(rec := reply_text("你好 ]]> there")), rec)
     response = hook.post_plain(TEXT_XML)
     assert response.status_code == 200 and response.mimetype == "application/xml"
     reply = parse_message(response.get_data(as_text=True))
@@ -126,7 +127,7 @@ def test_plaintext_text_reply() -> None:
 
 
 def test_encrypted_reply_decrypts_with_wechatpy() -> None:
-    hook = Webhook(make_app(rec := reply_text("欢迎 welcome")).test_client(), rec)
+    hook = Webhook(make_client(rec := reply_text("欢迎 welcome")), rec)
     response = hook.post_safe(TEXT_XML)
     assert response.status_code == 200
     envelope = xmltodict.parse(response.get_data(as_text=True))["xml"]
@@ -148,7 +149,7 @@ def test_transfer_reply(kf_account: str | None, official: str, safe: bool) -> No
     rec = Recorder(
         reply=lambda m: OutboundMessage(account=m.account, recipient=m.sender, kind=OUT_TRANSFER, kf_account=kf_account)
     )
-    hook = Webhook(make_app(rec).test_client(), rec)
+    hook = Webhook(make_client(rec), rec)
     # the official reply sample answers fan "touser" on behalf of account "fromuser"
     xml = (
         "<xml><ToUserName><![CDATA[fromuser]]></ToUserName><FromUserName><![CDATA[touser]]></FromUserName>"
@@ -169,7 +170,7 @@ def test_transfer_reply(kf_account: str | None, official: str, safe: bool) -> No
 
 
 def test_empty_text_reply_answers_success() -> None:
-    hook = Webhook(make_app(rec := reply_text("")).test_client(), rec)
+    hook = Webhook(make_client(rec := reply_text("")), rec)
     assert hook.post_plain(TEXT_XML).get_data(as_text=True) == "success"
 
 
@@ -177,7 +178,7 @@ def test_webhook_rejected_by_the_hub_becomes_its_4xx(caplog: pytest.LogCaptureFi
     def refuse(m: InboundMessage) -> None:
         raise WebhookRejected(409, "duplicate in flight")
 
-    hook = Webhook(make_app(Recorder(reply=refuse)).test_client(), Recorder())
+    hook = Webhook(make_client(Recorder(reply=refuse)), Recorder())
     with caplog.at_level(logging.WARNING, logger="channels.wechat"):
         response = hook.post_plain(TEXT_XML)
     assert response.status_code == 409
@@ -188,10 +189,8 @@ def test_other_exceptions_from_the_hub_propagate() -> None:
     def boom(m: InboundMessage) -> None:
         raise RuntimeError("database down")
 
-    app = make_app(Recorder(reply=boom))
-    app.testing = True
     with pytest.raises(RuntimeError, match="database down"):
-        Webhook(app.test_client(), Recorder()).post_plain(TEXT_XML)
+        Webhook(make_client(Recorder(reply=boom)), Recorder()).post_plain(TEXT_XML)
 
 
 # -- rejected input ------------------------------------------------------------------------------------
@@ -281,7 +280,7 @@ def test_size_limit_is_exact(webhook: Webhook) -> None:
 def test_over_a_real_socket_large_and_chunked_bodies() -> None:
     """Through a real HTTP server: a body near the limit arrives whole; a chunked one over it is 413."""
     rec = Recorder()
-    server = make_server("127.0.0.1", 0, make_app(rec), threaded=True)
+    server = make_server("127.0.0.1", 0, make_wsgi(rec), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

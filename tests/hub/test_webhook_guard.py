@@ -61,3 +61,53 @@ def test_unknown_message_types_are_stored_not_dropped(brand: Any, state: Any, wo
     stored = messages(state, "in")
     assert len(stored) == 1 and stored[0].kind == "unknown" and "miniprogrampage" in stored[0].raw
     assert stored[0].status == "processed"
+
+
+def test_other_methods_and_paths_get_a_4xx(brand: Any, state: Any) -> None:
+    from hub.sandbox_wechat import FanSimulator
+
+    params, body = FanSimulator(brand.webhook, brand.token, brand.app_id).build_signed_request("fan", "hi")
+    put = requests.put(brand.webhook, params=params, data=body, timeout=10)
+    assert put.status_code == 405 and "POST" in put.headers["Allow"]
+    for path in ("/extra", "/"):  # below the key, and no key at all
+        assert requests.post(brand.webhook + path, params=params, data=body, timeout=10).status_code == 404
+    bare = brand.webhook.rsplit("/", 1)[0]
+    assert requests.post(bare, params=params, data=body, timeout=10).status_code == 404
+    assert messages(state) == []
+
+
+def test_a_database_outage_answers_503_so_wechat_retries(
+    brand: Any, state: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not stored means not accepted: a 503 (never "success"), one log line, and WeChat's retry of the same
+    delivery, once the database is back, is stored."""
+    from sqlalchemy.exc import OperationalError
+
+    import hub.webhooks
+    from hub.sandbox_wechat import FanSimulator
+
+    def unreachable(*args: Any) -> Any:
+        raise OperationalError("INSERT …", {}, ConnectionRefusedError("connection refused"))
+
+    params, body = FanSimulator(brand.webhook, brand.token, brand.app_id).build_signed_request("fan", "hi", msg_id=7)
+    caplog.set_level(logging.ERROR)
+    with monkeypatch.context() as patch:
+        patch.setattr(hub.webhooks, "fan_for", unreachable)
+        down = requests.post(brand.webhook, params=params, data=body, timeout=10)
+    assert down.status_code == 503 and down.json() == {"error": "database unavailable, retry later"}
+    assert [r.getMessage() for r in caplog.records if r.name == "hub.webhooks"] == ["database unavailable"]
+    assert messages(state) == []
+    retried = requests.post(brand.webhook, params=params, data=body, timeout=10)
+    assert retried.status_code == 200
+    assert len(messages(state)) == 1
+
+
+def test_webhook_requests_are_counted_and_marked_nosniff(brand: Any, app: Any) -> None:
+    first = brand.say("fan-m", text="hello")
+    assert first["status"] == 200
+    response = requests.post(brand.webhook, data=b"<xml/>", timeout=10)  # unsigned
+    assert response.status_code == 403 and response.headers["X-Content-Type-Options"] == "nosniff"
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    for status in ("200", "403"):
+        line = f'hub_http_requests_total{{endpoint="/webhooks/wechat/<key>",method="POST",status="{status}"}}'
+        assert line in metrics, status
