@@ -7,7 +7,9 @@
    after `hub db upgrade`, a plaintext-mode account `bench` and two keyword rules; and bench/bare_webhook.py
    (signature check only, same gunicorn settings) as the ceiling.
 2. Closed loop with wrk (bench/webhook_load.lua): signed text messages, a unique MsgId each, every 4th a
-   keyword that gets a passive reply; first the bare app, then the hub. wrk and the servers share the cores.
+   keyword that gets a passive reply. --rounds (2) rounds of the bare app then the hub, --duration s each;
+   each server's best run counts (which gunicorn worker accepts which connection is a lottery that can
+   halve either server's figure). wrk and the servers share the cores.
 3. Open loop at --rate msg/s against the hub (Python threads, latency measured from the scheduled send
    time, so a stalled server cannot hide its queue: no coordinated omission).
 4. Duplicate deliveries: the same MsgId three times (sequential like WeChat's retries, and concurrent).
@@ -433,13 +435,17 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def _best_of(rounds: list[int]) -> str:
+    return f"best of {', '.join(str(rps) for rps in rounds)}" if len(rounds) > 1 else ""
+
+
 def print_table(r: dict[str, Any]) -> None:
     hub_w, bare_w, ol = r["hub_wrk"], r["bare_wrk"], r["hub_open_loop"]
     acc, dup = r["accounting"], r["duplicates"]
     rows = [
-        (f"closed loop (wrk -t{r['wrk_threads']} -c{r['connections']}, {r['duration_s']:.0f}s)", "", ""),
-        ("  bare Flask ceiling: msg/s", f"{bare_w['rps']:.0f}", ""),
-        ("  hub: msg/s", f"{hub_w['rps']:.0f}", ""),
+        (f"closed loop (wrk -t{r['wrk_threads']} -c{r['connections']}, {r['duration_s']:.0f}s a run)", "", ""),
+        ("  bare Flask ceiling: msg/s", f"{bare_w['rps']:.0f}", _best_of(r["rounds_rps"]["bare"])),
+        ("  hub: msg/s", f"{hub_w['rps']:.0f}", _best_of(r["rounds_rps"]["hub"])),
         ("  hub / ceiling", f"{r['ratio']:.0%}", f"{verdict(r['ratio'] >= TARGET_RATIO)} (>= {TARGET_RATIO:.0%})"),
         ("  bare p50 / p99 ms", f"{bare_w['p50_us'] / 1000:.1f} / {bare_w['p99_us'] / 1000:.1f}", ""),
         ("  hub p50 / p99 ms", f"{hub_w['p50_us'] / 1000:.1f} / {hub_w['p99_us'] / 1000:.1f}", ""),
@@ -496,6 +502,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--senders", type=int, default=32, help="threads of the open-loop generator")
     parser.add_argument("--reply-every", type=int, default=4, help="every n-th message gets a passive reply")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of wrk before each measured run")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="closed-loop runs per server, alternating; each server's best counts")
     parser.add_argument("--duplicates", type=int, default=40, help="MsgIds delivered three times each")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker of both servers")
@@ -572,19 +580,31 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             pids += postgres.pids() if postgres else []
         return pids
 
-    log(f"closed loop: bare Flask app, {args.duration:.0f} s")
-    cpu = cpu_seconds(server_pids(bare_proc.pid, False))
-    bare_wrk = run_wrk(bare_port, run_id + "4", args.duration, args)
-    bare_wrk["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(bare_proc.pid, False)) - cpu) * 1000 / bare_wrk["sent"]
-    log(f"closed loop: hub, {args.duration:.0f} s")
-    spies = start_py_spy(stack, hub_proc.pid, args.duration, args.py_spy, env, args.py_spy_gil) if args.py_spy else []
-    cpu = cpu_seconds(server_pids(hub_proc.pid, True))
-    hub_wrk = run_wrk(hub_port, run_id + "2", args.duration, args)
-    hub_wrk["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(hub_proc.pid, True)) - cpu) * 1000 / hub_wrk["sent"]
-    for spy in spies:
-        spy.wait(60)
-    wrk_runs.append(hub_wrk)
-    tails.append(redeliver_tail(hub_port, hub_wrk, args))
+    # Rounds alternate bare and hub, and each server's best run counts: which gunicorn worker accepts
+    # which of wrk's connections is a lottery, and a run whose connections mostly land on one worker
+    # measures half the machine (seen on both servers: 1,800 instead of 3,500 msg/s for the bare app).
+    bare_runs, hub_runs = [], []
+    for round_no in range(1, args.rounds + 1):
+        log(f"closed loop, round {round_no}/{args.rounds}: bare Flask app, {args.duration:.0f} s")
+        cpu = cpu_seconds(server_pids(bare_proc.pid, False))
+        bare_run = run_wrk(bare_port, run_id + f"4{round_no}", args.duration, args)
+        bare_run["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(bare_proc.pid, False)) - cpu) * 1000 \
+            / bare_run["sent"]
+        bare_runs.append(bare_run)
+        log(f"closed loop, round {round_no}/{args.rounds}: hub, {args.duration:.0f} s")
+        spies = (start_py_spy(stack, hub_proc.pid, args.duration, args.py_spy, env, args.py_spy_gil)
+                 if args.py_spy and round_no == 1 else [])
+        cpu = cpu_seconds(server_pids(hub_proc.pid, True))
+        hub_run = run_wrk(hub_port, run_id + f"2{round_no}", args.duration, args)
+        hub_run["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(hub_proc.pid, True)) - cpu) * 1000 \
+            / hub_run["sent"]
+        for spy in spies:
+            spy.wait(60)
+        hub_runs.append(hub_run)
+        wrk_runs.append(hub_run)
+        tails.append(redeliver_tail(hub_port, hub_run, args))
+    bare_wrk = max(bare_runs, key=lambda run: run["rps"])
+    hub_wrk = max(hub_runs, key=lambda run: run["rps"])
 
     time.sleep(2)  # let the servers settle after the closed loop
     log(f"open loop: {args.rate:.0f} msg/s for {args.rate_duration:.0f} s against the hub")
@@ -643,6 +663,8 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "connections": args.connections, "duration_s": args.duration,
         "note": "wrk / the open-loop generator run on the same CPUs as the server under test",
         "bare_wrk": bare_wrk, "hub_wrk": hub_wrk, "ratio": ratio,
+        "rounds_rps": {"bare": [round(run["rps"]) for run in bare_runs],
+                       "hub": [round(run["rps"]) for run in hub_runs]},
         "hub_open_loop": hub_ol, "bare_open_loop": bare_ol, "duplicates": dup, "accounting": accounting,
         "targets": {
             "ratio_min": TARGET_RATIO, "ratio_pass": ratio >= TARGET_RATIO,
