@@ -58,17 +58,13 @@ class Response(NamedTuple):
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
 
 
-def _text(body: str, status: int = 200) -> Response:
-    return Response(body, status)
-
-
 def _reject(request: Request, key: str, exc: WebhookRejected) -> Response:
     status = exc.status if 400 <= exc.status < 500 else 400
     log.warning(
         "wechat webhook rejected: status=%d key=%r method=%s remote=%s reason=%s",
         status, key[:64], request.method, request.remote_addr, exc.reason,
     )
-    return _text(exc.reason, status)
+    return Response(exc.reason, status)
 
 
 def _account(lookup: AccountLookup, key: str) -> AccountConfig:
@@ -128,7 +124,7 @@ def verify_url(request: Request, account: AccountConfig, settings: WebhookSettin
             raise WebhookRejected(403, "msg_signature does not match")
         _check_timestamp(timestamp, settings)
         try:
-            return _text(crypto.decrypt(echostr))
+            return Response(crypto.decrypt(echostr))
         except CryptoError as exc:
             raise WebhookRejected(exc.status, "echostr: " + exc.reason) from exc
     if not signature_matches(sign(account.token, timestamp, nonce), args.get("signature")):
@@ -136,7 +132,7 @@ def verify_url(request: Request, account: AccountConfig, settings: WebhookSettin
     _check_timestamp(timestamp, settings)
     if not echostr or len(echostr) > MAX_ECHOSTR:
         raise WebhookRejected(400, "missing or oversized echostr")
-    return _text(echostr)
+    return Response(echostr)
 
 
 def _decrypted_xml(
@@ -177,11 +173,11 @@ def _reply_body(
 ) -> Response:
     reply = on_message(inbound)  # other exceptions propagate to the hub on purpose
     if reply is None:
-        return _text("success")
+        return Response("success")
     now = int(settings.clock())
     xml = settings.reply_encoder(reply, inbound, now)
     if xml is None:
-        return _text("success")
+        return Response("success")
     if encrypted:
         nonce = str(secrets.randbelow(10**10))
         xml = _crypto(account).encrypt_reply(xml, nonce=nonce, timestamp=str(now))
