@@ -111,3 +111,17 @@ def test_webhook_requests_are_counted_and_marked_nosniff(brand: Any, app: Any) -
     for status in ("200", "403"):
         line = f'hub_http_requests_total{{endpoint="/webhooks/wechat/<key>",method="POST",status="{status}"}}'
         assert line in metrics, status
+
+
+def test_wechat_url_verification_through_the_hub(brand: Any, state: Any) -> None:
+    """What WeChat does when an operator saves the server URL: a signed GET whose echostr must come back."""
+    import hashlib
+
+    timestamp, nonce, echostr = str(int(time.time())), "8461", "verify-me-1720"
+    signature = hashlib.sha1("".join(sorted((brand.token, timestamp, nonce))).encode()).hexdigest()  # noqa: S324
+    query = {"signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
+    verified = requests.get(brand.webhook, params=query, timeout=10)
+    assert verified.status_code == 200 and verified.text == echostr
+    forged = requests.get(brand.webhook, params={**query, "signature": "0" * 40}, timeout=10)
+    assert forged.status_code == 403 and echostr not in forged.text
+    assert messages(state) == []
