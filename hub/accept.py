@@ -25,7 +25,7 @@ from channels.base import EVENT, InboundMessage
 from hub import kb_effects
 from hub.group_commit import GroupCommit
 from hub.models import IN, RECEIVED, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
-from hub.prepared import PreparedStatement, insert_all_columns
+from hub.prepared import PreparedInsert, PreparedStatement
 from hub.replies import record_outbound, reply_meta
 from hub.state import HubState
 
@@ -73,7 +73,7 @@ _MESSAGE = Message.__table__
 _FAN = Fan.__table__
 _FIND_IDENTITY = select(_IDENTITY.c.id, _IDENTITY.c.fan_id, _IDENTITY.c.last_inbound_at).where(
     _IDENTITY.c.account_id == bindparam("account_id"), _IDENTITY.c.external_id == bindparam("sender"))
-_INSERT_MESSAGE = PreparedStatement(insert_all_columns(_MESSAGE))
+_INSERT_MESSAGE = PreparedInsert(_MESSAGE)
 # Activity only moves forward, whatever another process wrote meanwhile.
 _TOUCH_IDENTITY = PreparedStatement(update(_IDENTITY).where(
     _IDENTITY.c.id == bindparam("identity_id"),

@@ -15,10 +15,10 @@ from sqlmodel import Session
 
 from bots.base import Reply
 from hub.models import OUT, QUEUED, REPLY_PENDING, SENT, Message, utcnow
-from hub.prepared import PreparedStatement, insert_all_columns
+from hub.prepared import PreparedInsert
 
 _INSERT = insert(Message.__table__).returning(Message.__table__.c.id)
-_INSERT_FRESH = PreparedStatement(insert_all_columns(Message.__table__))  # every column: see record_outbound
+_INSERT_FRESH = PreparedInsert(Message.__table__)  # every column: see record_outbound
 
 
 # The columns an outbound message leaves empty (a prepared INSERT binds every column).

@@ -191,7 +191,7 @@ def test_the_hub_engine_leaves_checkpoints_to_the_commits(state: Any) -> None:
 def test_prepared_insert_stores_what_core_stores(state: Any) -> None:
     from hub.db import session_scope
     from hub.models import Account, Fan, Identity, Message, utcnow
-    from hub.prepared import PreparedStatement, insert_all_columns
+    from hub.prepared import PreparedInsert
 
     table = Message.__table__
     now = utcnow()
@@ -209,16 +209,19 @@ def test_prepared_insert_stores_what_core_stores(state: Any) -> None:
                    text="你好", sent_at=now, received_at=now, status="received", reply_state="pending", source="fan",
                    attempts=0, meta={"scene": "春季", "n": 1}, raw="<xml/>")
         via_core = conn.execute(insert(table).values({**row, "external_id": "core"}).returning(table.c.id)).scalar_one()
-        via_prepared = PreparedStatement(insert_all_columns(table)).run(conn, {**row, "external_id": "prepared"})
+        via_prepared = PreparedInsert(table).run(conn, {**row, "external_id": "prepared"})
+        after = conn.execute(insert(table).values({**row, "external_id": "after"}).returning(table.c.id)).scalar_one()
+        assert via_core < via_prepared < after  # the new row's own key (lastrowid on SQLite, RETURNING elsewhere)
     with state.engine.connect() as conn:
         core, prepared = (conn.execute(select(table).where(table.c.id == i)).one()._mapping
                           for i in (via_core, via_prepared))
+        assert prepared["external_id"] == "prepared"
         assert {k: v for k, v in prepared.items() if k not in ("id", "external_id")} == \
                {k: v for k, v in core.items() if k not in ("id", "external_id")}
     from sqlalchemy.exc import IntegrityError
 
     with pytest.raises(IntegrityError), state.engine.begin() as conn:  # raised as SQLAlchemy's, like Core
-        PreparedStatement(insert_all_columns(table)).run(conn, {**row, "external_id": "core"})
+        PreparedInsert(table).run(conn, {**row, "external_id": "core"})
 
 
 def test_the_pusher_hands_every_id_to_the_inbox_once(state: Any) -> None:
