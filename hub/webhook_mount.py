@@ -8,6 +8,7 @@ accepted, so WeChat retries and nothing is lost) and a logged 500 for anything u
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.webhooks")
 
 WEBHOOK_PREFIX = "/webhooks/"
+_METHODS = frozenset(("GET", "HEAD", "POST"))  # any other method is counted as "other": labels stay few
 
 
 class InstrumentedWebhook:
@@ -54,7 +56,8 @@ class InstrumentedWebhook:
         except Exception:
             log.exception("webhook failed", extra={"path": environ.get("PATH_INFO")})
             body = _json_error("internal error", 500)(environ, recording_start)
-        self._count(environ.get("REQUEST_METHOD", ""), status[0]).inc()
+        method = environ.get("REQUEST_METHOD", "")
+        self._count(method if method in _METHODS else "other", status[0]).inc()
         self._latency.observe(time.perf_counter() - started)
         return body
 
@@ -66,7 +69,7 @@ class InstrumentedWebhook:
 
 
 def _json_error(message: str, status: int) -> Response:
-    return Response(f'{{"error": "{message}"}}', status=status, mimetype="application/json")
+    return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
 
 
 def mount_webhooks(console: WSGIApplication, webhooks: Mapping[str, WSGIApplication]) -> WSGIApplication:

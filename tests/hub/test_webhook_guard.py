@@ -107,7 +107,9 @@ def test_webhook_requests_are_counted_and_marked_nosniff(brand: Any, app: Any) -
     assert first["status"] == 200
     response = requests.post(brand.webhook, data=b"<xml/>", timeout=10)  # unsigned
     assert response.status_code == 403 and response.headers["X-Content-Type-Options"] == "nosniff"
+    assert requests.request("BREW", brand.webhook, timeout=10).status_code == 405
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'method="other",status="405"' in metrics and "BREW" not in metrics  # a client cannot add series
     for status in ("200", "403"):
         line = f'hub_http_requests_total{{endpoint="/webhooks/wechat/<key>",method="POST",status="{status}"}}'
         assert line in metrics, status
