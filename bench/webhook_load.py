@@ -583,21 +583,21 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     # Rounds alternate bare and hub, and each server's best run counts: which gunicorn worker accepts
     # which of wrk's connections is a lottery, and a run whose connections mostly land on one worker
     # measures half the machine (seen on both servers: 1,800 instead of 3,500 msg/s for the bare app).
+    def measured_run(port: int, master: int, with_stores: bool, prefix: str) -> dict[str, Any]:
+        cpu = cpu_seconds(server_pids(master, with_stores))
+        result = run_wrk(port, prefix, args.duration, args)
+        result["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(master, with_stores)) - cpu) * 1000 \
+            / result["sent"]
+        return result
+
     bare_runs, hub_runs = [], []
     for round_no in range(1, args.rounds + 1):
         log(f"closed loop, round {round_no}/{args.rounds}: bare Flask app, {args.duration:.0f} s")
-        cpu = cpu_seconds(server_pids(bare_proc.pid, False))
-        bare_run = run_wrk(bare_port, run_id + f"4{round_no}", args.duration, args)
-        bare_run["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(bare_proc.pid, False)) - cpu) * 1000 \
-            / bare_run["sent"]
-        bare_runs.append(bare_run)
+        bare_runs.append(measured_run(bare_port, bare_proc.pid, False, run_id + f"4{round_no}"))
         log(f"closed loop, round {round_no}/{args.rounds}: hub, {args.duration:.0f} s")
         spies = (start_py_spy(stack, hub_proc.pid, args.duration, args.py_spy, env, args.py_spy_gil)
                  if args.py_spy and round_no == 1 else [])
-        cpu = cpu_seconds(server_pids(hub_proc.pid, True))
-        hub_run = run_wrk(hub_port, run_id + f"2{round_no}", args.duration, args)
-        hub_run["server_cpu_ms_per_msg"] = (cpu_seconds(server_pids(hub_proc.pid, True)) - cpu) * 1000 \
-            / hub_run["sent"]
+        hub_run = measured_run(hub_port, hub_proc.pid, True, run_id + f"2{round_no}")
         for spy in spies:
             spy.wait(60)
         hub_runs.append(hub_run)
