@@ -27,6 +27,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,10 +39,47 @@ _READ_ONLY = ("SELECT", "PRAGMA", "EXPLAIN")
 CHECKPOINT_BYTES = 4 * 1024 * 1024  # about SQLite's own 1,000 pages
 CHECK_INTERVAL_SECONDS = 0.2  # how often (per process) a commit looks at the log's size
 _held_by_thread = threading.local()  # how many writer locks this thread holds
+# The GIL switch interval while a thread of this process holds a writer lock (Python's default is 5 ms).
+WRITER_SWITCH_INTERVAL = 0.0001
 
 
 def _writes(sql: str) -> bool:
     return not sql.lstrip()[:7].upper().startswith(_READ_ONLY)
+
+
+class _ShortSwitchInterval:
+    """Shortens the GIL switch interval while any thread of this process holds a writer lock.
+
+    Every SQLite step releases the GIL. When the step is done, the writer waits for the GIL while a
+    request thread parses the next message, up to the switch interval, and every other writer, in this
+    process and the others, waits for the writer lock meanwhile. A short interval hands the GIL back to
+    the writer sooner; outside the lock the default keeps thread switches rare. (Paired load runs: more
+    messages per second in 4 of 6 pairs, +8% and +15% at the median.)"""
+
+    def __init__(self) -> None:
+        self._forked()
+        os.register_at_fork(after_in_child=self._forked)  # a child holds none of its parent's locks
+
+    def _forked(self) -> None:
+        self._guard = threading.Lock()
+        self._holders = 0
+        self._saved = sys.getswitchinterval()
+
+    def enter(self) -> None:
+        with self._guard:
+            if self._holders == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, WRITER_SWITCH_INTERVAL))
+            self._holders += 1
+
+    def exit(self) -> None:
+        with self._guard:
+            self._holders -= 1
+            if self._holders == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_short_switch_interval = _ShortSwitchInterval()
 
 
 class _WriterLock:
@@ -57,6 +95,7 @@ class _WriterLock:
         if count == 0:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             self._locked = True
+            _short_switch_interval.enter()
         _held_by_thread.count = count + 1
         self.held = True
 
@@ -67,6 +106,7 @@ class _WriterLock:
             if self._locked:
                 self._locked = False
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+                _short_switch_interval.exit()
 
     def close(self) -> None:
         self.release()
