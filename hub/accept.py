@@ -167,7 +167,7 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
     the concurrent requests of this process: see hub.group_commit)."""
     now = utcnow()
     # Bound here, while another request may hold the writer: the transaction itself stays short.
-    message = _INSERT_MESSAGE.bind(state.engine.dialect, dict(
+    message = _INSERT_MESSAGE.row(state.engine.dialect, dict(
         account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
         kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
         external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
@@ -176,8 +176,7 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
         processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
     ))
 
-    def write(conn: Connection) -> tuple[int, FanRef]:
-        message_id = _INSERT_MESSAGE.run_bound(conn, message)
+    def write(conn: Connection, message_id: int) -> tuple[int, FanRef]:
         if reply is not None:
             record_outbound(conn, fan, message_id, reply.text, source=reply.source, via="passive",
                             meta=reply_meta(reply), fresh=True)
@@ -185,7 +184,7 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
         return message_id, _record_activity(conn, fan, inbound, now)
 
     try:
-        message_id, updated = _group_commit(state).run(write)
+        message_id, updated = _group_commit(state).run_after_insert(message, write)
     except IntegrityError:
         # A retried delivery, or a concurrent copy of it, was stored first.
         existing = find_message(state, fan.account_id, inbound.external_id)

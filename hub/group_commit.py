@@ -32,6 +32,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.engine import Connection, Engine
 
 from hub import metrics
+from hub.prepared import BoundRow, PreparedInsert
 
 T = TypeVar("T")
 
@@ -40,10 +41,11 @@ IDLE_SECONDS = 5.0  # a leaders' connection unused for longer goes back to the p
 
 
 class _Job(Generic[T]):
-    __slots__ = ("work", "_wake", "lead", "result", "error")
+    __slots__ = ("work", "row", "_wake", "lead", "result", "error")
 
-    def __init__(self, work: Callable[[Connection], T]) -> None:
-        self.work = work
+    def __init__(self, work: Callable[[Connection, int], T], row: BoundRow | None) -> None:
+        self.work = work  # called with the new key of `row` (0 without a row)
+        self.row = row
         self._wake = threading.Lock()  # held until the job is done or leads (cheaper than an Event)
         self._wake.acquire()
         self.lead = False  # woken to lead the next transaction, not because the work is done
@@ -76,7 +78,16 @@ class GroupCommit:
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` in a transaction, shared with concurrent callers; returns once committed."""
-        job: _Job[T] = _Job(work)
+        return self._run(_Job(lambda conn, _key: work(conn), None))
+
+    def run_after_insert(self, row: BoundRow, work: Callable[[Connection, int], T]) -> T:
+        """Insert `row`, then run `work(connection, its new key)`, in a shared transaction as `run` does.
+
+        A shared transaction inserts the rows of all its callers first, in one statement per table where
+        the database allows (see PreparedInsert.insert_rows), then runs their work in order."""
+        return self._run(_Job(work, row))
+
+    def _run(self, job: _Job[T]) -> T:
         with self._mutex:
             self._queue.append(job)
             lead = not self._busy
@@ -122,17 +133,17 @@ class GroupCommit:
                 job.wake()
 
     def _together(self, batch: list[_Job]) -> None:
-        results = []
         with self._transaction() as conn:
-            for job in batch:
-                results.append(job.work(conn))
+            keys = _insert_rows(conn, batch)
+            results = [job.work(conn, keys.get(id(job), 0)) for job in batch]
         for job, result in zip(batch, results, strict=True):
             job.result = result
 
     def _alone(self, job: _Job) -> None:
         try:
             with self._transaction() as conn:
-                job.result = job.work(conn)
+                key = job.row.insert.run_bound(conn, job.row.parameters) if job.row else 0
+                job.result = job.work(conn, key)
         except Exception as exc:
             job.error = exc
 
@@ -167,6 +178,19 @@ class GroupCommit:
         with self._mutex:
             if not self._busy:
                 self._drop()
+
+
+def _insert_rows(conn: Connection, batch: list[_Job]) -> dict[int, int]:
+    """The rows of a batch's jobs, inserted a statement per table; the new keys by id(job)."""
+    by_insert: dict[PreparedInsert, list[_Job]] = {}
+    for job in batch:
+        if job.row is not None:
+            by_insert.setdefault(job.row.insert, []).append(job)
+    keys: dict[int, int] = {}
+    for insert, jobs in by_insert.items():
+        new_keys = insert.insert_rows(conn, [job.row.parameters for job in jobs])
+        keys.update(zip(map(id, jobs), new_keys, strict=True))
+    return keys
 
 
 def _connection_lost(conn: Connection, exc: BaseException) -> bool:

@@ -10,7 +10,7 @@ SQLAlchemy's (IntegrityError, OperationalError...) as if Connection.execute had 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,15 @@ class _Compiled:
     positional: bool
     returns_rows: bool
     lastrowid: bool = False  # the statement's result is the cursor's lastrowid (see PreparedInsert)
+
+    def result(self, cursor: Any) -> Any:
+        """What running the statement returns: the new key, the first column of the first row, or the row count."""
+        if self.lastrowid:
+            return cursor.lastrowid
+        if self.returns_rows:
+            row = cursor.fetchone()
+            return row[0] if row else None
+        return cursor.rowcount
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         bound = [proc(values[name]) if proc else values[name]
@@ -75,20 +84,20 @@ class PreparedStatement:
     def run_bound(self, conn: Connection, parameters: Any) -> Any:
         """`run` with parameters from `bind` (for the same dialect)."""
         compiled = self._compiled(conn.dialect)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(compiled.sql, parameters)
-            if compiled.lastrowid:
-                return cursor.lastrowid
-            if compiled.returns_rows:
-                row = cursor.fetchone()
-                return row[0] if row else None
-            return cursor.rowcount
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(compiled.sql, parameters, exc, conn.dialect.loaded_dbapi.Error,
-                                      dialect=conn.dialect) from exc
-        finally:
-            cursor.close()
+        return _execute(conn, compiled.sql, parameters, compiled.result)
+
+
+def _execute(conn: Connection, sql: str, parameters: Any, result: Callable[[Any], Any]) -> Any:
+    """Run `sql` on a cursor of `conn`'s DB-API connection; `result(cursor)` is what it returns."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, parameters)
+        return result(cursor)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, parameters, exc, conn.dialect.loaded_dbapi.Error,
+                                  dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 class PreparedInsert(PreparedStatement):
@@ -101,6 +110,7 @@ class PreparedInsert(PreparedStatement):
 
     def __init__(self, table: Table) -> None:
         (self.key,) = table.primary_key.columns
+        self._multi_row: dict[int, str] = {}
         self.plain = insert(table).values(
             {c.name: bindparam(c.name, type_=c.type) for c in table.c if c is not self.key})
         super().__init__(self.plain.returning(self.key))
@@ -109,3 +119,40 @@ class PreparedInsert(PreparedStatement):
         if dialect.name == "sqlite":
             return self.plain, True
         return self.statement, False
+
+    def row(self, dialect: Dialect, values: Mapping[str, Any]) -> BoundRow:
+        """A row bound in advance, for `insert_rows` (or `run_bound`) in a later transaction."""
+        return BoundRow(self, self.bind(dialect, values))
+
+    def insert_rows(self, conn: Connection, rows: Sequence[Any]) -> list[int]:
+        """Insert rows bound by `bind`; returns their new keys, in order.
+
+        On SQLite one multi-row INSERT does it in a single step (see the class docstring for why steps
+        count). SQLite gives each row the table's largest key plus one, row after row, so the keys are the
+        `len(rows)` numbers ending at lastrowid. (Only a table whose largest key had reached 2**63 - 1
+        would make it pick keys at random.) PostgreSQL inserts row by row with RETURNING."""
+        if len(rows) == 1 or conn.dialect.name != "sqlite":
+            return [self.run_bound(conn, row) for row in rows]
+        sql = self._multi_row_sql(self._compiled(conn.dialect).sql, len(rows))
+        last, count = _execute(conn, sql, [value for row in rows for value in row],
+                               lambda cursor: (cursor.lastrowid, cursor.rowcount))
+        if count != len(rows) or last is None:
+            raise RuntimeError(f"cannot tell the keys of a {len(rows)}-row insert (rowcount {count}, last {last})")
+        return list(range(last - len(rows) + 1, last + 1))
+
+    def _multi_row_sql(self, single: str, count: int) -> str:
+        sql = self._multi_row.get(count)
+        if sql is None:
+            head, values, one_row = single.rpartition(" VALUES ")
+            assert values and one_row.startswith("(") and one_row.endswith(")"), single
+            sql = self._multi_row[count] = head + values + ", ".join([one_row] * count)
+        return sql
+
+
+
+@dataclass(frozen=True, slots=True)
+class BoundRow:
+    """One row for a PreparedInsert, its parameters bound before the transaction that inserts it."""
+
+    insert: PreparedInsert
+    parameters: Any

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from hub.group_commit import GroupCommit
+from hub.prepared import PreparedInsert
 
 _META = MetaData()
 _ROWS = Table("gc_rows", _META, Column("id", Integer, primary_key=True), Column("key", String(40), unique=True))
@@ -48,22 +49,39 @@ def _insert(key: str, gate: threading.Event | None = None) -> Callable[[Connecti
     return work
 
 
-def _run_while_leader_is_held(committer: GroupCommit, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+_INSERT_ROW = PreparedInsert(_ROWS)
+Write = Callable[[GroupCommit, str, "threading.Event | None"], int]
+
+
+def _work(committer: GroupCommit, key: str, gate: threading.Event | None) -> int:
+    return committer.run(_insert(key, gate))
+
+
+def _row_then_work(committer: GroupCommit, key: str, gate: threading.Event | None) -> int:
+    def work(conn: Connection, new_id: int) -> int:
+        if gate is not None:
+            assert gate.wait(5)
+        return new_id
+    return committer.run_after_insert(_INSERT_ROW.row(committer.engine.dialect, {"key": key}), work)
+
+
+def _run_while_leader_is_held(committer: GroupCommit, keys: list[str], write: Write = _work,
+                              ) -> tuple[dict[str, Any], list[str]]:
     """The first key leads and blocks inside its transaction until all the other callers have queued."""
     gate = threading.Event()
     outcomes: dict[str, Any] = {}
 
-    def call(key: str, work: Callable[[Connection], int]) -> None:
+    def call(key: str, gate: threading.Event | None) -> None:
         try:
-            outcomes[key] = committer.run(work)
+            outcomes[key] = write(committer, key, gate)
         except Exception as exc:  # noqa: BLE001 - the outcome under test
             outcomes[key] = exc
 
-    leader = threading.Thread(target=call, args=(keys[0], _insert(keys[0], gate)))
+    leader = threading.Thread(target=call, args=(keys[0], gate))
     leader.start()
     while not committer._busy:
         threading.Event().wait(0.001)
-    followers = [threading.Thread(target=call, args=(key, _insert(key))) for key in keys[1:]]
+    followers = [threading.Thread(target=call, args=(key, None)) for key in keys[1:]]
     for thread in followers:
         thread.start()
     while len(committer._queue) < len(keys) - 1:  # all followers queued behind the held leader
@@ -74,9 +92,10 @@ def _run_while_leader_is_held(committer: GroupCommit, keys: list[str]) -> tuple[
     return outcomes, keys
 
 
-def test_concurrent_writes_share_one_transaction_and_each_gets_its_own_result(engine: Engine) -> None:
+@pytest.mark.parametrize("write", [_work, _row_then_work], ids=["work", "row-then-work"])
+def test_concurrent_writes_share_one_transaction_and_each_gets_its_own_result(engine: Engine, write: Write) -> None:
     committer = Recording(engine)
-    outcomes, keys = _run_while_leader_is_held(committer, ["lead", "a", "b", "c"])
+    outcomes, keys = _run_while_leader_is_held(committer, ["lead", "a", "b", "c"], write)
     assert committer.transactions == [3]  # the leader alone, then the three that queued meanwhile, together
     with engine.connect() as conn:
         stored = dict(conn.execute(select(_ROWS.c.key, _ROWS.c.id)).all())
@@ -84,10 +103,11 @@ def test_concurrent_writes_share_one_transaction_and_each_gets_its_own_result(en
     assert committer._busy is False and committer._queue == []
 
 
-def test_a_duplicate_in_a_shared_transaction_fails_only_its_own_caller(engine: Engine) -> None:
+@pytest.mark.parametrize("write", [_work, _row_then_work], ids=["work", "row-then-work"])
+def test_a_duplicate_in_a_shared_transaction_fails_only_its_own_caller(engine: Engine, write: Write) -> None:
     committer = Recording(engine)
-    committer.run(_insert("taken"))
-    outcomes, _ = _run_while_leader_is_held(committer, ["lead", "x", "taken", "y"])
+    write(committer, "taken", None)
+    outcomes, _ = _run_while_leader_is_held(committer, ["lead", "x", "taken", "y"], write)
     assert isinstance(outcomes["taken"], IntegrityError)
     assert all(isinstance(outcomes[key], int) for key in ("lead", "x", "y"))
     with engine.connect() as conn:

@@ -45,6 +45,39 @@ def test_a_waiting_writer_proceeds_as_soon_as_the_lock_is_free(tmp_path: Path) -
     assert [row[0] for row in first.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
 
 
+def test_the_gil_switches_quickly_only_while_a_writer_lock_is_held(tmp_path: Path) -> None:
+    import sys
+
+    from hub.sqlite_writer import WRITER_SWITCH_INTERVAL
+
+    default = sys.getswitchinterval()
+    a, b = _connect(tmp_path / "a.db"), _connect(tmp_path / "b.db")
+    a.execute("CREATE TABLE t (x INTEGER)")
+    b.execute("CREATE TABLE t (x INTEGER)")
+    a.execute("INSERT INTO t VALUES (1)")
+    short = pytest.approx(WRITER_SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == short
+    holding, done = threading.Event(), threading.Event()
+
+    def other_database() -> None:  # another thread, another database's lock, overlapping the first
+        b.execute("INSERT INTO t VALUES (1)")
+        holding.set()
+        done.wait(5)
+        b.commit()
+
+    thread = threading.Thread(target=other_database)
+    thread.start()
+    assert holding.wait(5)
+    a.commit()
+    assert sys.getswitchinterval() == short  # b's writer still holds its lock
+    done.set()
+    thread.join(5)
+    assert sys.getswitchinterval() == default
+    a.execute("INSERT INTO t VALUES (2)")
+    a.rollback()
+    assert sys.getswitchinterval() == default
+
+
 def test_reads_never_wait_for_a_writer(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     writer, reader = _connect(path), _connect(path)
