@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -111,16 +111,22 @@ def fan_for(state: HubState, account_id: int, inbound: InboundMessage) -> FanRef
 
 def _create_identity(conn: Connection, account_id: int, inbound: InboundMessage) -> Row:
     """Insert the fan and the identity and commit; a concurrent first message from the same fan may win the
-    identity, and then this transaction (with the fan it inserted) is rolled back and the winner read.
+    identity, and then this transaction (with the fan it inserted) is rolled back and the winner read. A
+    unionid is unique: a concurrent first message from the same person on another account may win the fan,
+    and then its fan is the one this identity joins.
 
     A burst of new fans (a QR-code campaign) makes this the common case, so it is one transaction with no
     savepoint and no second lookup. The identity starts with the activity the first message records."""
     now = utcnow()
-    unionid = inbound.extra.get("unionid")
-    fan_id = conn.scalar(select(_FAN.c.id).where(_FAN.c.unionid == unionid).limit(1)) if unionid else None
+    unionid = inbound.extra.get("unionid") or None
+    fan_id = conn.scalar(select(_FAN.c.id).where(_FAN.c.unionid == unionid)) if unionid else None
     if fan_id is None:
-        fan_id = conn.execute(insert(_FAN).values(unionid=unionid, display_name="", created_at=now, last_seen_at=now)
-                              .returning(_FAN.c.id)).scalar_one()
+        new_fan = _upsert(conn)(_FAN).values(unionid=unionid, display_name="", created_at=now, last_seen_at=now)
+        if unionid:  # the same person's first message to another account may have created the fan meanwhile
+            new_fan = new_fan.on_conflict_do_nothing(index_elements=["unionid"])
+        fan_id = conn.scalar(new_fan.returning(_FAN.c.id))
+        if fan_id is None:
+            fan_id = conn.scalar(select(_FAN.c.id).where(_FAN.c.unionid == unionid))
     new_identity = _upsert(conn)(_IDENTITY).values(
         fan_id=fan_id, account_id=account_id, external_id=inbound.sender, subscribed=True, created_at=now,
         last_inbound_at=inbound.sent_at if _fan_action(inbound) else None,

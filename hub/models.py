@@ -40,7 +40,7 @@ class Fan(SQLModel, table=True):
     """A person, across channels. Identities with the same WeChat unionid share one fan."""
 
     id: int | None = Field(default=None, primary_key=True)
-    unionid: str | None = Field(default=None, index=True, max_length=128)
+    unionid: str | None = Field(default=None, index=True, unique=True, max_length=128)  # NULLs never clash
     display_name: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)

@@ -72,3 +72,21 @@ def test_one_unionid_is_one_fan_across_accounts(state: Any) -> None:
     other = fan_for(state, second, _inbound("o-in-b", account="b", extra={"unionid": "u-1"}))
     assert one.fan_id == other.fan_id and one.identity_id != other.identity_id
     assert _count(state, Fan) == 1 and _count(state, Identity) == 2
+
+
+def test_concurrent_first_messages_with_one_unionid_on_many_accounts_make_one_fan(state: Any) -> None:
+    accounts = [_account(state, f"acct-{n}") for n in range(6)]
+    refs: list[Any] = []
+    barrier = threading.Barrier(len(accounts))
+
+    def first_message(account_id: int, n: int) -> None:
+        barrier.wait()
+        refs.append(fan_for(state, account_id, _inbound(f"o-{n}", account=f"acct-{n}", extra={"unionid": "u-race"})))
+
+    threads = [threading.Thread(target=first_message, args=(a, n)) for n, a in enumerate(accounts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(refs) == len(accounts) and len({r.fan_id for r in refs}) == 1
+    assert _count(state, Fan) == 1 and _count(state, Identity) == len(accounts)
