@@ -18,6 +18,12 @@ commit together. A connection that fails is dropped and the next transaction ope
 left idle for IDLE_SECONDS, so that after a quiet spell the pool checks the server is still there
 (PostgreSQL's pre-ping) instead of the first message failing on a connection the server has closed. A
 forked child never uses its parent's connection.
+
+The leader's transaction runs with a short GIL switch interval (hub.switch_interval): every round trip to
+PostgreSQL releases the GIL, and the leader, with every request queued behind it, should not wait up to
+5 ms to get it back while a request thread parses a message. (Paired load runs on PostgreSQL, with and
+without: more messages per second in 10 of 12 pairs, +22% and +9% at the median of two series, and 13-14%
+less CPU per message.) On SQLite the writer lock does the same for as long as it is held.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub import metrics
 from hub.prepared import BoundRow, PreparedInsert
+from hub.switch_interval import short_switch_interval
 
 T = TypeVar("T")
 
@@ -112,15 +119,8 @@ class GroupCommit:
 
     def _write(self, batch: list[_Job]) -> None:
         try:
-            if len(batch) > 1:
-                try:
-                    self._together(batch)
-                except Exception:
-                    metrics.GROUP_COMMIT_SPLITS.inc()
-                    for job in batch:
-                        self._alone(job)
-            else:
-                self._alone(batch[0])
+            with self._write_path():
+                self._write_all(batch)
             metrics.GROUP_COMMIT_SIZE.observe(len(batch))
         except BaseException as exc:  # e.g. the process is shutting down: nobody may wait forever
             for job in batch:
@@ -131,6 +131,24 @@ class GroupCommit:
             for job in batch:
                 job.lead = False
                 job.wake()
+
+    def _write_path(self) -> contextlib.AbstractContextManager[None]:
+        """The short switch interval for the transaction; SQLite's writer lock sets it itself, for as long as
+        it holds the lock (hub.sqlite_writer)."""
+        if self.engine.dialect.name == "sqlite":
+            return contextlib.nullcontext()
+        return short_switch_interval.held()
+
+    def _write_all(self, batch: list[_Job]) -> None:
+        if len(batch) > 1:
+            try:
+                self._together(batch)
+            except Exception:
+                metrics.GROUP_COMMIT_SPLITS.inc()
+                for job in batch:
+                    self._alone(job)
+        else:
+            self._alone(batch[0])
 
     def _together(self, batch: list[_Job]) -> None:
         with self._transaction() as conn:

@@ -6,6 +6,7 @@ Each connection therefore takes an exclusive `flock` on `<database>.writer` befo
 and drops it when the transaction ends. A blocked writer waits in the kernel (without the GIL) and wakes the
 moment the lock is free. The lock is per connection (its own open file), so threads of one process exclude
 each other as processes do, and the kernel drops it if a process dies. Reads never take it (WAL).
+While a thread of the process holds the lock, the GIL switch interval is short (hub.switch_interval).
 
 A thread that already holds the lock through one connection and writes through a second one does not wait
 for itself: the second connection goes straight to SQLite, whose busy timeout reports the conflict.
@@ -27,59 +28,23 @@ import fcntl
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hub.switch_interval import short_switch_interval
+
 log = logging.getLogger("hub.sqlite_writer")
 _READ_ONLY = ("SELECT", "PRAGMA", "EXPLAIN")
 CHECKPOINT_BYTES = 4 * 1024 * 1024  # about SQLite's own 1,000 pages
 CHECK_INTERVAL_SECONDS = 0.2  # how often (per process) a commit looks at the log's size
 _held_by_thread = threading.local()  # how many writer locks this thread holds
-# The GIL switch interval while a thread of this process holds a writer lock (Python's default is 5 ms).
-WRITER_SWITCH_INTERVAL = 0.0001
 
 
 def _writes(sql: str) -> bool:
     return not sql.lstrip()[:7].upper().startswith(_READ_ONLY)
-
-
-class _ShortSwitchInterval:
-    """Shortens the GIL switch interval while any thread of this process holds a writer lock.
-
-    Every SQLite step releases the GIL. When the step is done, the writer waits for the GIL while a
-    request thread parses the next message, up to the switch interval, and every other writer, in this
-    process and the others, waits for the writer lock meanwhile. A short interval hands the GIL back to
-    the writer sooner; outside the lock the default keeps thread switches rare. (Paired load runs, with
-    and without: more messages per second in 10 of 14 pairs, +15% and +20% at the median of two series.)"""
-
-    def __init__(self) -> None:
-        self._forked()
-        os.register_at_fork(after_in_child=self._forked)  # a child holds none of its parent's locks
-
-    def _forked(self) -> None:
-        self._guard = threading.Lock()
-        self._holders = 0
-        self._saved = sys.getswitchinterval()
-
-    def enter(self) -> None:
-        with self._guard:
-            if self._holders == 0:
-                self._saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._saved, WRITER_SWITCH_INTERVAL))
-            self._holders += 1
-
-    def exit(self) -> None:
-        with self._guard:
-            self._holders -= 1
-            if self._holders == 0:
-                sys.setswitchinterval(self._saved)
-
-
-_short_switch_interval = _ShortSwitchInterval()
 
 
 class _WriterLock:
@@ -95,7 +60,7 @@ class _WriterLock:
         if count == 0:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             self._locked = True
-            _short_switch_interval.enter()
+            short_switch_interval.enter()
         _held_by_thread.count = count + 1
         self.held = True
 
@@ -106,7 +71,7 @@ class _WriterLock:
             if self._locked:
                 self._locked = False
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
-                _short_switch_interval.exit()
+                short_switch_interval.exit()
 
     def close(self) -> None:
         self.release()

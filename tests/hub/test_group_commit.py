@@ -190,3 +190,23 @@ def test_a_forked_child_opens_its_own_connection(engine: Engine) -> None:
     committer._conn_pid = -1  # as if this process were a child forked after the connection was opened
     committer.run(_insert("child"))
     assert committer._conn is not parents and parents is not None and not parents.closed  # left to the parent
+
+
+def test_the_gil_switches_quickly_during_a_transaction_on_postgresql(engine: Engine) -> None:
+    """PostgreSQL's round trips release the GIL: the leader takes it back sooner (hub.switch_interval).
+    SQLite's writer lock sets the interval itself while it is held (tests/hub/test_write_path.py)."""
+    import sys
+
+    from hub.switch_interval import WRITER_SWITCH_INTERVAL
+
+    default = sys.getswitchinterval()
+    seen: list[float] = []
+
+    def work(conn: Connection) -> None:
+        seen.append(sys.getswitchinterval())
+
+    GroupCommit(engine).run(work)
+    expected = WRITER_SWITCH_INTERVAL if engine.dialect.name == "postgresql" else default
+    assert seen == [pytest.approx(expected)]
+    assert sys.getswitchinterval() == default
+

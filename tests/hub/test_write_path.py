@@ -48,7 +48,7 @@ def test_a_waiting_writer_proceeds_as_soon_as_the_lock_is_free(tmp_path: Path) -
 def test_the_gil_switches_quickly_only_while_a_writer_lock_is_held(tmp_path: Path) -> None:
     import sys
 
-    from hub.sqlite_writer import WRITER_SWITCH_INTERVAL
+    from hub.switch_interval import WRITER_SWITCH_INTERVAL
 
     default = sys.getswitchinterval()
     a, b = _connect(tmp_path / "a.db"), _connect(tmp_path / "b.db")
