@@ -73,7 +73,7 @@ _MESSAGE = Message.__table__
 _FAN = Fan.__table__
 _FIND_IDENTITY = select(_IDENTITY.c.id, _IDENTITY.c.fan_id, _IDENTITY.c.last_inbound_at).where(
     _IDENTITY.c.account_id == bindparam("account_id"), _IDENTITY.c.external_id == bindparam("sender"))
-_INSERT_MESSAGE = PreparedInsert(_MESSAGE)
+_INSERT_MESSAGE = PreparedInsert(_MESSAGE, natural_key=("account_id", "external_id"))
 # Activity only moves forward, whatever another process wrote meanwhile.
 _TOUCH_IDENTITY = PreparedStatement(update(_IDENTITY).where(
     _IDENTITY.c.id == bindparam("identity_id"),

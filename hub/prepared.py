@@ -10,6 +10,7 @@ SQLAlchemy's (IntegrityError, OperationalError...) as if Connection.execute had 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+
+_NAMED = re.compile(r"%\((\w+)\)s")  # a named parameter in psycopg2's style
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,15 @@ class PreparedInsert(PreparedStatement):
     the database's writer lock (a measured 5-7% of the webhook's CPU under load). PostgreSQL uses RETURNING.
     """
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, natural_key: Sequence[str] = ()) -> None:
         (self.key,) = table.primary_key.columns
-        self._multi_row: dict[int, str] = {}
+        self._multi_row: dict[tuple[str, int], str] = {}
         self.plain = insert(table).values(
             {c.name: bindparam(c.name, type_=c.type) for c in table.c if c is not self.key})
         super().__init__(self.plain.returning(self.key))
+        # Columns that tell the rows of one batch apart: PostgreSQL then inserts a batch in one statement.
+        self.natural_key = tuple(natural_key)
+        self._keyed = PreparedStatement(self.plain.returning(self.key, *(table.c[n] for n in self.natural_key)))
 
     def _statement_for(self, dialect: Dialect) -> tuple[Executable, bool]:
         if dialect.name == "sqlite":
@@ -130,22 +136,49 @@ class PreparedInsert(PreparedStatement):
         On SQLite one multi-row INSERT does it in a single step (see the class docstring for why steps
         count). SQLite gives each row the table's largest key plus one, row after row, so the keys are the
         `len(rows)` numbers ending at lastrowid. (Only a table whose largest key had reached 2**63 - 1
-        would make it pick keys at random.) PostgreSQL inserts row by row with RETURNING."""
-        if len(rows) == 1 or conn.dialect.name != "sqlite":
-            return [self.run_bound(conn, row) for row in rows]
-        sql = self._multi_row_sql(self._compiled(conn.dialect).sql, len(rows))
+        would make it pick keys at random.)
+
+        PostgreSQL does not promise the order of a multi-row INSERT's RETURNING, so it returns each row's
+        natural key with its new key, and that tells which is whose. Without a natural key, or when some
+        rows lack one, PostgreSQL inserts row by row."""
+        if len(rows) == 1:
+            return [self.run_bound(conn, rows[0])]
+        if conn.dialect.name == "sqlite":
+            return self._insert_rows_sqlite(conn, rows)
+        if conn.dialect.name == "postgresql" and self.natural_key:
+            natural = [tuple(row[name] for name in self.natural_key) for row in rows]
+            if len(set(natural)) == len(rows) and not any(None in key for key in natural):
+                return self._insert_rows_keyed(conn, rows, natural)
+        return [self.run_bound(conn, row) for row in rows]
+
+    def _insert_rows_sqlite(self, conn: Connection, rows: Sequence[Any]) -> list[int]:
+        sql = self._multi_row_sql(conn.dialect, self._compiled(conn.dialect).sql, len(rows))
         last, count = _execute(conn, sql, [value for row in rows for value in row],
                                lambda cursor: (cursor.lastrowid, cursor.rowcount))
         if count != len(rows) or last is None:
             raise RuntimeError(f"cannot tell the keys of a {len(rows)}-row insert (rowcount {count}, last {last})")
         return list(range(last - len(rows) + 1, last + 1))
 
-    def _multi_row_sql(self, single: str, count: int) -> str:
-        sql = self._multi_row.get(count)
+    def _insert_rows_keyed(self, conn: Connection, rows: Sequence[Any], natural: list[tuple]) -> list[int]:
+        compiled = self._keyed._compiled(conn.dialect)
+        assert not compiled.positional, compiled.sql  # psycopg2's named parameters, renamed per row below
+        sql = self._multi_row_sql(conn.dialect, compiled.sql, len(rows))
+        parameters = {f"{name}__{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+        returned = _execute(conn, sql, parameters, lambda cursor: cursor.fetchall())
+        keys = {tuple(found[1:]): found[0] for found in returned}
+        if len(returned) != len(rows) or len(keys) != len(rows):
+            raise RuntimeError(f"cannot tell the keys of a {len(rows)}-row insert ({len(returned)} rows returned)")
+        return [keys[key] for key in natural]
+
+    def _multi_row_sql(self, dialect: Dialect, single: str, count: int) -> str:
+        """`single` (one row's INSERT) with `count` rows; named parameters get the row's number appended."""
+        sql = self._multi_row.get((dialect.name, count))
         if sql is None:
-            head, values, one_row = single.rpartition(" VALUES ")
+            head, values, tail = single.rpartition(" VALUES ")
+            one_row, returning, clause = tail.partition(" RETURNING ")
             assert values and one_row.startswith("(") and one_row.endswith(")"), single
-            sql = self._multi_row[count] = head + values + ", ".join([one_row] * count)
+            rows = [_NAMED.sub(rf"%(\1__{i})s", one_row) for i in range(count)]  # SQLite's "?" stay as they are
+            sql = self._multi_row[(dialect.name, count)] = head + values + ", ".join(rows) + returning + clause
         return sql
 
 

@@ -50,6 +50,7 @@ def _insert(key: str, gate: threading.Event | None = None) -> Callable[[Connecti
 
 
 _INSERT_ROW = PreparedInsert(_ROWS)
+_INSERT_KEYED_ROW = PreparedInsert(_ROWS, natural_key=("key",))  # PostgreSQL: one statement per batch
 Write = Callable[[GroupCommit, str, "threading.Event | None"], int]
 
 
@@ -63,6 +64,18 @@ def _row_then_work(committer: GroupCommit, key: str, gate: threading.Event | Non
             assert gate.wait(5)
         return new_id
     return committer.run_after_insert(_INSERT_ROW.row(committer.engine.dialect, {"key": key}), work)
+
+
+def _keyed_row_then_work(committer: GroupCommit, key: str, gate: threading.Event | None) -> int:
+    def work(conn: Connection, new_id: int) -> int:
+        if gate is not None:
+            assert gate.wait(5)
+        return new_id
+    return committer.run_after_insert(_INSERT_KEYED_ROW.row(committer.engine.dialect, {"key": key}), work)
+
+
+_WRITES = pytest.mark.parametrize("write", [_work, _row_then_work, _keyed_row_then_work],
+                                  ids=["work", "row-then-work", "keyed-row-then-work"])
 
 
 def _run_while_leader_is_held(committer: GroupCommit, keys: list[str], write: Write = _work,
@@ -92,7 +105,7 @@ def _run_while_leader_is_held(committer: GroupCommit, keys: list[str], write: Wr
     return outcomes, keys
 
 
-@pytest.mark.parametrize("write", [_work, _row_then_work], ids=["work", "row-then-work"])
+@_WRITES
 def test_concurrent_writes_share_one_transaction_and_each_gets_its_own_result(engine: Engine, write: Write) -> None:
     committer = Recording(engine)
     outcomes, keys = _run_while_leader_is_held(committer, ["lead", "a", "b", "c"], write)
@@ -103,7 +116,7 @@ def test_concurrent_writes_share_one_transaction_and_each_gets_its_own_result(en
     assert committer._busy is False and committer._queue == []
 
 
-@pytest.mark.parametrize("write", [_work, _row_then_work], ids=["work", "row-then-work"])
+@_WRITES
 def test_a_duplicate_in_a_shared_transaction_fails_only_its_own_caller(engine: Engine, write: Write) -> None:
     committer = Recording(engine)
     write(committer, "taken", None)
@@ -209,4 +222,17 @@ def test_the_gil_switches_quickly_during_a_transaction_on_postgresql(engine: Eng
     expected = WRITER_SWITCH_INTERVAL if engine.dialect.name == "postgresql" else default
     assert seen == [pytest.approx(expected)]
     assert sys.getswitchinterval() == default
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "keyed"])
+def test_a_multi_row_insert_gives_each_row_its_own_key(engine: Engine, keyed: bool) -> None:
+    insert_row = _INSERT_KEYED_ROW if keyed else _INSERT_ROW
+    keys = [f"m{i}" for i in range(7)] + [None]  # a row without a natural key: PostgreSQL goes row by row
+    for batch in (keys[:7], keys):
+        with engine.begin() as conn:
+            ids = insert_row.insert_rows(conn, [insert_row.bind(conn.dialect, {"key": key}) for key in batch])
+            assert len(set(ids)) == len(batch)
+            stored = dict(conn.execute(select(_ROWS.c.id, _ROWS.c.key).where(_ROWS.c.id.in_(ids))).all())
+            assert [stored[i] for i in ids] == batch
+            conn.rollback()
 
