@@ -145,7 +145,7 @@ class PreparedInsert(PreparedStatement):
             return [self.run_bound(conn, rows[0])]
         if conn.dialect.name == "sqlite":
             return self._insert_rows_sqlite(conn, rows)
-        if conn.dialect.name == "postgresql" and self.natural_key:
+        if conn.dialect.name == "postgresql" and self.natural_key and isinstance(rows[0], Mapping):
             natural = [tuple(row[name] for name in self.natural_key) for row in rows]
             if len(set(natural)) == len(rows) and not any(None in key for key in natural):
                 return self._insert_rows_keyed(conn, rows, natural)
@@ -160,15 +160,15 @@ class PreparedInsert(PreparedStatement):
         return list(range(last - len(rows) + 1, last + 1))
 
     def _insert_rows_keyed(self, conn: Connection, rows: Sequence[Any], natural: list[tuple]) -> list[int]:
-        compiled = self._keyed._compiled(conn.dialect)
-        assert not compiled.positional, compiled.sql  # psycopg2's named parameters, renamed per row below
-        sql = self._multi_row_sql(conn.dialect, compiled.sql, len(rows))
+        """One INSERT for rows bound with named parameters (psycopg2's), renamed per row."""
+        sql = self._multi_row_sql(conn.dialect, self._keyed._compiled(conn.dialect).sql, len(rows))
         parameters = {f"{name}__{i}": value for i, row in enumerate(rows) for name, value in row.items()}
         returned = _execute(conn, sql, parameters, lambda cursor: cursor.fetchall())
-        keys = {tuple(found[1:]): found[0] for found in returned}
-        if len(returned) != len(rows) or len(keys) != len(rows):
+        by_natural = {tuple(found[1:]): found[0] for found in returned}
+        keys = [by_natural.get(key) for key in natural]
+        if len(returned) != len(rows) or None in keys:
             raise RuntimeError(f"cannot tell the keys of a {len(rows)}-row insert ({len(returned)} rows returned)")
-        return [keys[key] for key in natural]
+        return keys  # type: ignore[return-value]
 
     def _multi_row_sql(self, dialect: Dialect, single: str, count: int) -> str:
         """`single` (one row's INSERT) with `count` rows; named parameters get the row's number appended."""
