@@ -58,23 +58,18 @@ def _work(committer: GroupCommit, key: str, gate: threading.Event | None) -> int
     return committer.run(_insert(key, gate))
 
 
-def _row_then_work(committer: GroupCommit, key: str, gate: threading.Event | None) -> int:
-    def work(conn: Connection, new_id: int) -> int:
-        if gate is not None:
-            assert gate.wait(5)
-        return new_id
-    return committer.run_after_insert(_INSERT_ROW.row(committer.engine.dialect, {"key": key}), work)
+def _row_then(insert_row: PreparedInsert) -> Write:
+    """Insert the key's row with `insert_row`, then work that returns the row's new id."""
+    def write(committer: GroupCommit, key: str, gate: threading.Event | None) -> int:
+        def work(conn: Connection, new_id: int) -> int:
+            if gate is not None:
+                assert gate.wait(5)
+            return new_id
+        return committer.run_after_insert(insert_row.row(committer.engine.dialect, {"key": key}), work)
+    return write
 
 
-def _keyed_row_then_work(committer: GroupCommit, key: str, gate: threading.Event | None) -> int:
-    def work(conn: Connection, new_id: int) -> int:
-        if gate is not None:
-            assert gate.wait(5)
-        return new_id
-    return committer.run_after_insert(_INSERT_KEYED_ROW.row(committer.engine.dialect, {"key": key}), work)
-
-
-_WRITES = pytest.mark.parametrize("write", [_work, _row_then_work, _keyed_row_then_work],
+_WRITES = pytest.mark.parametrize("write", [_work, _row_then(_INSERT_ROW), _row_then(_INSERT_KEYED_ROW)],
                                   ids=["work", "row-then-work", "keyed-row-then-work"])
 
 
