@@ -211,6 +211,16 @@ def hub(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def prepare_instance(env: dict[str, str]) -> None:
+    """The database schema, the plaintext-mode account `bench` and its two keyword rules."""
+    hub(env, "db", "upgrade")
+    hub(env, "account", "add", "wechat", "--key", KEY, "--token", TOKEN, "--app-id", APP_ID,
+        "--app-secret", APP_SECRET)
+    for keyword, reply in KEYWORDS.items():
+        hub(env, "rules", "add", "--account", KEY, "--kind", "keyword", "--match", "exact", "--pattern", keyword,
+            "--reply", reply)
+
+
 def messages_in(env: dict[str, str]) -> int:
     return int(json.loads(hub(env, "stats", "--json"))["messages_in"])
 
@@ -542,12 +552,7 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         env["HUB_REDIS_URL"] = args.redis_url
 
     log("hub db upgrade, account, rules")
-    hub(env, "db", "upgrade")
-    hub(env, "account", "add", "wechat", "--key", KEY, "--token", TOKEN, "--app-id", APP_ID,
-        "--app-secret", APP_SECRET)
-    for keyword, reply in KEYWORDS.items():
-        hub(env, "rules", "add", "--account", KEY, "--kind", "keyword", "--match", "exact", "--pattern", keyword,
-            "--reply", reply)
+    prepare_instance(env)
     database_url = database_url or f"sqlite:///{(instance / 'hub.db').resolve()}"
 
     hub_port, bare_port = free_port(), free_port()

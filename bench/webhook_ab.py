@@ -1,0 +1,113 @@
+"""Paired load runs of two versions of the hub (a benchmark, not a test): is a change faster?
+
+    .venv/bin/python bench/webhook_ab.py --a REV --b REV [--postgres] [--runs 6] [--duration 8]
+
+This machine's speed drifts more within minutes than most changes move the webhook (the same hub has
+measured anywhere between 729 and 1,671 msg/s in one series), so two single runs of bench/webhook_load.py
+cannot tell a 10% change. Here both versions run side by side, each its own `hub serve` (2 workers x 4
+threads) on its own database (SQLite + embedded Redis, or one private PostgreSQL cluster with a database
+each), and wrk alternates between them: A B, B A, A B... Each pair ran within the same half minute, so
+the pairs that a version wins say more than either median.
+
+A REV is a git revision (checked out into a temporary worktree, imported through PYTHONPATH) or `.` for
+the working tree. Prints each run (msg/s, server CPU ms per message), then the pairs each side won and
+the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import webhook_load as load  # noqa: E402
+
+
+def source_tree(rev: str, stack: load.Stack) -> Path:
+    """The directory to import the hub from for `rev`."""
+    if rev == ".":
+        return load.ROOT
+    tree = Path(tempfile.mkdtemp(prefix="hub-ab-")) / "tree"
+    stack.cleanups.append(lambda: shutil.rmtree(tree.parent, ignore_errors=True))  # runs after the removal
+    subprocess.run(["git", "-C", str(load.ROOT), "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
+    stack.cleanups.append(lambda: subprocess.run(["git", "-C", str(load.ROOT), "worktree", "remove", "--force",
+                                                  str(tree)], check=False))
+    return tree
+
+
+def start(name: str, rev: str, database_url: str | None, args: argparse.Namespace,
+          stack: load.Stack) -> tuple[int, Any, Path]:
+    tmp = Path(tempfile.mkdtemp(prefix=f"hub-ab-{name}-"))
+    stack.cleanups.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    instance = tmp / "instance"
+    stack.cleanups.append(lambda: load.stop_embedded_redis(instance))
+    env = {**os.environ, "HUB_INSTANCE_PATH": str(instance), "HUB_LOG_LEVEL": "WARNING",
+           "PYTHONPATH": str(source_tree(rev, stack))}
+    for variable in ("HUB_DATABASE_URL", "HUB_REDIS_URL"):
+        env.pop(variable, None)
+    if database_url:
+        env["HUB_DATABASE_URL"] = database_url
+    load.prepare_instance(env)
+    port = load.free_port()
+    proc = stack.popen([str(load.BIN / "hub"), "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
+                       env, tmp / "hub.log")
+    load.wait_http(port, proc, tmp / "hub.log")
+    load.run_wrk(port, f"{name}0", 3, args)  # warm-up
+    return port, proc, instance
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--a", required=True, help="a git revision, or . for the working tree")
+    parser.add_argument("--b", required=True, help="a git revision, or . for the working tree")
+    parser.add_argument("--postgres", action="store_true", help="one private PostgreSQL cluster, a database each")
+    parser.add_argument("--runs", type=int, default=6, help="runs of each version (pairs)")
+    parser.add_argument("--duration", type=float, default=8, help="seconds of wrk per run")
+    args = parser.parse_args()
+    args.wrk_threads, args.connections, args.reply_every = 2, 32, 4
+    stack = load.Stack()
+    try:
+        urls: dict[str, str | None] = {"A": None, "B": None}
+        postgres: load.PrivatePostgres | None = None
+        if args.postgres:
+            postgres = load.PrivatePostgres()
+            stack.cleanups.append(postgres.close)
+            base = postgres.start()
+            with sa.create_engine(base, isolation_level="AUTOCOMMIT").connect() as conn:
+                for name in urls:
+                    conn.execute(sa.text(f"CREATE DATABASE hub_{name.lower()}"))
+                    urls[name] = postgres.url(f"hub_{name.lower()}")
+        servers = {name: start(name, rev, urls[name], args, stack) for name, rev in (("A", args.a), ("B", args.b))}
+        runs: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
+        for i in range(args.runs):
+            for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
+                port, proc, instance = servers[name]
+                pids = [proc.pid, *load.children_of(proc.pid), *filter(None, [load.embedded_redis_pid(instance)])]
+                pids += postgres.pids() if postgres else []  # both servers' backends: only one is busy
+                cpu = load.cpu_seconds(pids)
+                result = load.run_wrk(port, f"{name}{i + 1}", args.duration, args)
+                cpu_ms = (load.cpu_seconds(pids) - cpu) * 1000 / result["sent"]
+                runs[name].append((result["rps"], cpu_ms))
+                print(f"pair {i + 1} {name}: {result['rps']:,.0f} msg/s, {cpu_ms:.3f} ms CPU per message", flush=True)
+        wins = sum(a[0] > b[0] for a, b in zip(runs["A"], runs["B"], strict=True))
+        for name, rev in (("A", args.a), ("B", args.b)):
+            won = wins if name == "A" else args.runs - wins
+            print(f"{name} ({rev}): won {won} of {args.runs} pairs; median "
+                  f"{statistics.median(r[0] for r in runs[name]):,.0f} msg/s, "
+                  f"{statistics.median(r[1] for r in runs[name]):.3f} ms CPU per message")
+        return 0
+    finally:
+        stack.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
