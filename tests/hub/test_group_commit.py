@@ -230,4 +230,3 @@ def test_a_multi_row_insert_gives_each_row_its_own_key(engine: Engine, keyed: bo
             stored = dict(conn.execute(select(_ROWS.c.id, _ROWS.c.key).where(_ROWS.c.id.in_(ids))).all())
             assert [stored[i] for i in ids] == batch
             conn.rollback()
-
