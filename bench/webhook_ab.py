@@ -9,9 +9,9 @@ threads) on its own database (SQLite + embedded Redis, or one private PostgreSQL
 each), and wrk alternates between them: A B, B A, A B... Each pair ran within the same half minute, so
 the pairs that a version wins say more than either median.
 
-A REV is a git revision (checked out into a temporary worktree, imported through PYTHONPATH) or `.` for
-the working tree. Prints each run (msg/s, server CPU ms per message), then the pairs each side won and
-the medians.
+A REV is a git revision (checked out into a temporary worktree, imported through PYTHONPATH, so the
+packages installed in this venv serve both) or `.` for the working tree. Prints each run (msg/s, server
+CPU ms per message), then the pairs each side won and the medians. A failed request stops the run.
 """
 
 from __future__ import annotations
@@ -44,6 +44,17 @@ def source_tree(rev: str, stack: load.Stack) -> Path:
     return tree
 
 
+def msgid_prefix(name: str, run: int) -> str:
+    """Digits, like WeChat's MsgIds; unique per server and run (each server has its own database)."""
+    return f"{'AB'.index(name) + 1}{run:02d}"
+
+
+def checked(result: dict[str, Any]) -> dict[str, Any]:
+    if result["non2xx"] or result["errors_total"]:
+        raise RuntimeError(f"the hub failed requests: {result['non2xx']} non-2xx, {result['errors']}")
+    return result
+
+
 def start(name: str, rev: str, database_url: str | None, args: argparse.Namespace,
           stack: load.Stack) -> tuple[int, Any, Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f"hub-ab-{name}-"))
@@ -61,7 +72,7 @@ def start(name: str, rev: str, database_url: str | None, args: argparse.Namespac
     proc = stack.popen([str(load.BIN / "hub"), "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
                        env, tmp / "hub.log")
     load.wait_http(port, proc, tmp / "hub.log")
-    load.run_wrk(port, f"{name}0", 3, args)  # warm-up
+    load.run_wrk(port, msgid_prefix(name, 0), 3, args)  # warm-up
     return port, proc, instance
 
 
@@ -94,7 +105,7 @@ def main() -> int:
                 pids = [proc.pid, *load.children_of(proc.pid), *filter(None, [load.embedded_redis_pid(instance)])]
                 pids += postgres.pids() if postgres else []  # both servers' backends: only one is busy
                 cpu = load.cpu_seconds(pids)
-                result = load.run_wrk(port, f"{name}{i + 1}", args.duration, args)
+                result = checked(load.run_wrk(port, msgid_prefix(name, i + 1), args.duration, args))
                 cpu_ms = (load.cpu_seconds(pids) - cpu) * 1000 / result["sent"]
                 runs[name].append((result["rps"], cpu_ms))
                 print(f"pair {i + 1} {name}: {result['rps']:,.0f} msg/s, {cpu_ms:.3f} ms CPU per message", flush=True)
