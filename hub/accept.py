@@ -149,6 +149,17 @@ def _fan_action(inbound: InboundMessage) -> bool:
     return inbound.kind != EVENT or inbound.event not in _SYSTEM_EVENTS
 
 
+def _stale(fan: FanRef, inbound: InboundMessage) -> bool:
+    """Whether `inbound` moves the fan's recorded activity (kept to ACTIVITY_RESOLUTION)."""
+    return _fan_action(inbound) and (
+        fan.last_inbound_at is None or inbound.sent_at - fan.last_inbound_at >= ACTIVITY_RESOLUTION)
+
+
+def _changes_identity(fan: FanRef, inbound: InboundMessage) -> bool:
+    """Whether storing `inbound` also writes to the identity and fan (see _record_activity)."""
+    return inbound.event in ("subscribe", "unsubscribe") or _stale(fan, inbound)
+
+
 def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, now: datetime) -> FanRef:
     """Subscribe state and referral scene on (un)subscribe; activity times at most once a minute."""
     if inbound.event == "subscribe":
@@ -160,8 +171,7 @@ def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, 
     elif inbound.event == "unsubscribe":
         session.execute(update(Identity).where(Identity.id == fan.identity_id)
                         .values(subscribed=False, unsubscribed_at=now))
-    stale = fan.last_inbound_at is None or inbound.sent_at - fan.last_inbound_at >= ACTIVITY_RESOLUTION
-    if _fan_action(inbound) and stale:
+    if _stale(fan, inbound):
         _TOUCH_IDENTITY.run(session, {"identity_id": fan.identity_id, "at": inbound.sent_at})
         _TOUCH_FAN.run(session, {"fan_id": fan.fan_id, "now": now})
         return replace(fan, last_inbound_at=inbound.sent_at)
@@ -170,7 +180,8 @@ def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, 
 
 def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | None) -> Stored:
     """Store the message, and its passive reply if the bots gave one, in one write transaction (shared with
-    the concurrent requests of this process: see hub.group_commit)."""
+    the concurrent requests of this process: see hub.group_commit). Most messages have neither a reply nor
+    activity to record: they are one INSERT, shared with concurrent requests and needing no transaction."""
     now = utcnow()
     # Bound here, while another request may hold the writer: the transaction itself stays short.
     message = _INSERT_MESSAGE.row(state.engine.dialect, dict(
@@ -189,8 +200,12 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
             kb_effects.apply(conn, message_id, inbound.text, reply)
         return message_id, _record_activity(conn, fan, inbound, now)
 
+    committer = _group_commit(state)
     try:
-        message_id, updated = _group_commit(state).run_after_insert(message, write)
+        if reply is None and not _changes_identity(fan, inbound):
+            message_id, updated = committer.insert(message), fan
+        else:
+            message_id, updated = committer.run_after_insert(message, write)
     except IntegrityError:
         # A retried delivery, or a concurrent copy of it, was stored first.
         existing = find_message(state, fan.account_id, inbound.external_id)

@@ -145,11 +145,22 @@ class PreparedInsert(PreparedStatement):
             return [self.run_bound(conn, rows[0])]
         if conn.dialect.name == "sqlite":
             return self._insert_rows_sqlite(conn, rows)
-        if conn.dialect.name == "postgresql" and self.natural_key and isinstance(rows[0], Mapping):
+        natural = self._natural_keys(conn.dialect, rows)
+        if natural is not None:
+            return self._insert_rows_keyed(conn, rows, natural)
+        return [self.run_bound(conn, row) for row in rows]
+
+    def one_statement(self, dialect: Dialect, rows: Sequence[Any]) -> bool:
+        """Whether `insert_rows` inserts these rows in a single statement (which is atomic by itself)."""
+        return len(rows) == 1 or dialect.name == "sqlite" or self._natural_keys(dialect, rows) is not None
+
+    def _natural_keys(self, dialect: Dialect, rows: Sequence[Any]) -> list[tuple] | None:
+        """Each row's natural key, when they tell the rows apart on PostgreSQL (else None)."""
+        if dialect.name == "postgresql" and self.natural_key and isinstance(rows[0], Mapping):
             natural = [tuple(row[name] for name in self.natural_key) for row in rows]
             if len(set(natural)) == len(rows) and not any(None in key for key in natural):
-                return self._insert_rows_keyed(conn, rows, natural)
-        return [self.run_bound(conn, row) for row in rows]
+                return natural
+        return None
 
     def _insert_rows_sqlite(self, conn: Connection, rows: Sequence[Any]) -> list[int]:
         sql = self._multi_row_sql(conn.dialect, self._compiled(conn.dialect).sql, len(rows))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -69,8 +69,20 @@ def _row_then(insert_row: PreparedInsert) -> Write:
     return write
 
 
-_WRITES = pytest.mark.parametrize("write", [_work, _row_then(_INSERT_ROW), _row_then(_INSERT_KEYED_ROW)],
-                                  ids=["work", "row-then-work", "keyed-row-then-work"])
+def _inserts(insert_row: PreparedInsert) -> Write:
+    """Only insert the key's row (GroupCommit.insert); a caller given a gate (the leader in
+    _run_while_leader_is_held) inserts with work that holds its transaction open until the gate opens."""
+    def write(committer: GroupCommit, key: str, gate: threading.Event | None) -> int:
+        if gate is not None:
+            return _row_then(insert_row)(committer, key, gate)
+        return committer.insert(insert_row.row(committer.engine.dialect, {"key": key}))
+    return write
+
+
+_WRITES = pytest.mark.parametrize(
+    "write",
+    [_work, _row_then(_INSERT_ROW), _row_then(_INSERT_KEYED_ROW), _inserts(_INSERT_ROW), _inserts(_INSERT_KEYED_ROW)],
+    ids=["work", "row-then-work", "keyed-row-then-work", "insert", "keyed-insert"])
 
 
 def _run_while_leader_is_held(committer: GroupCommit, keys: list[str], write: Write = _work,
@@ -230,3 +242,28 @@ def test_a_multi_row_insert_gives_each_row_its_own_key(engine: Engine, keyed: bo
             stored = dict(conn.execute(select(_ROWS.c.id, _ROWS.c.key).where(_ROWS.c.id.in_(ids))).all())
             assert [stored[i] for i in ids] == batch
             conn.rollback()
+
+
+@pytest.mark.parametrize("insert_row", [_INSERT_ROW, _INSERT_KEYED_ROW], ids=["plain", "keyed"])
+def test_a_batch_of_inserts_in_one_statement_runs_without_a_transaction(engine: Engine,
+                                                                        insert_row: PreparedInsert) -> None:
+    """One statement is atomic by itself: no BEGIN and COMMIT around it. The connection goes back to
+    transactions afterwards: work that fails takes its row with it."""
+    begins: list[int] = []
+    event.listen(engine, "begin", lambda conn: begins.append(1))
+    committer = Recording(engine)
+    outcomes, keys = _run_while_leader_is_held(committer, ["lead", "a", "b", "c"], _inserts(insert_row))
+    one_statement = engine.dialect.name == "sqlite" or bool(insert_row.natural_key)
+    assert committer.transactions == [3]
+    assert len(begins) == (1 if one_statement else 2)  # the leader's, for its work; the inserts' if not one statement
+
+    def fail(conn: Connection, new_id: int) -> None:
+        raise RuntimeError("the work after the insert failed")
+
+    with pytest.raises(RuntimeError):
+        committer.run_after_insert(insert_row.row(engine.dialect, {"key": "undone"}), fail)
+    assert committer.insert(insert_row.row(engine.dialect, {"key": "alone"})) > 0  # a batch of one, too
+    assert len(begins) == (2 if one_statement else 3)  # the failed work's transaction; "alone" needed none
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(_ROWS.c.key, _ROWS.c.id)).all())
+    assert stored == {**outcomes, "alone": stored["alone"]}  # no "undone"
