@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import IntegrityError
 
 from hub import metrics
 from hub.prepared import BoundRow, PreparedInsert
@@ -189,7 +190,10 @@ class GroupCommit:
             with _autocommit(conn) if autocommit else conn.begin():
                 yield conn
         except BaseException as exc:
-            if not isinstance(exc, Exception) or _connection_lost(conn, exc):
+            # Nothing rolls back after a statement in autocommit mode, and the rollback is where SQLAlchemy
+            # notices a dead connection: there, any failure but a constraint's drops the connection.
+            if not isinstance(exc, Exception) or _connection_lost(conn, exc) or (
+                    autocommit and not isinstance(exc, IntegrityError)):
                 self._drop()
             raise
         finally:
@@ -236,7 +240,8 @@ def _autocommit(conn: Connection) -> Iterator[None]:
         try:
             yield
         finally:
-            dbapi.autocommit = False  # type: ignore[union-attr]
+            if not dbapi.closed:  # type: ignore[union-attr]  # a closed one is dropped (see _transaction)
+                dbapi.autocommit = False  # type: ignore[union-attr]
 
 
 def _insert_rows(conn: Connection, batch: list[_Job]) -> dict[int, int]:

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, func, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from hub.group_commit import GroupCommit
 from hub.prepared import PreparedInsert
@@ -267,3 +267,39 @@ def test_a_batch_of_inserts_in_one_statement_runs_without_a_transaction(engine: 
     with engine.connect() as conn:
         stored = dict(conn.execute(select(_ROWS.c.key, _ROWS.c.id)).all())
     assert stored == {**outcomes, "alone": stored["alone"]}  # no "undone"
+
+
+def test_inserts_after_the_pools_pre_ping(database_url: str) -> None:
+    """The pool's pre-ping (as the hub's PostgreSQL engine does it) may leave the DB-API connection in a
+    transaction of its own; an insert in autocommit mode after it still commits."""
+    engine = create_engine(database_url, pool_pre_ping=True)
+    _META.drop_all(engine)
+    _META.create_all(engine)
+    try:
+        committer = GroupCommit(engine)
+        for key in ("before", "after"):
+            committer.insert(_INSERT_ROW.row(engine.dialect, {"key": key}))
+            committer.close()  # back to the pool: the next checkout pings
+        with engine.connect() as conn:
+            assert set(conn.scalars(select(_ROWS.c.key))) == {"before", "after"}
+    finally:
+        _META.drop_all(engine)
+        engine.dispose()
+
+
+def test_an_insert_on_a_connection_the_server_closed_fails_alone(engine: Engine) -> None:
+    """Nothing rolls back after a statement in autocommit mode (which is how SQLAlchemy notices a dead
+    connection): the failed insert drops the connection itself, and the next one opens a fresh one."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: a SQLite connection cannot be closed by a server")
+    committer = GroupCommit(engine)
+    committer.insert(_INSERT_ROW.row(engine.dialect, {"key": "before"}))
+    pid = committer._conn.connection.driver_connection.get_backend_pid()  # type: ignore[union-attr]
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(DBAPIError):
+        committer.insert(_INSERT_ROW.row(engine.dialect, {"key": "lost"}))
+    assert committer._conn is None
+    committer.insert(_INSERT_ROW.row(engine.dialect, {"key": "after"}))
+    with engine.connect() as conn:
+        assert set(conn.scalars(select(_ROWS.c.key))) == {"before", "after"}
