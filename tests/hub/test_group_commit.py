@@ -3,6 +3,7 @@ failure (a duplicate) never fails the others. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,14 +20,23 @@ _META = MetaData()
 _ROWS = Table("gc_rows", _META, Column("id", Integer, primary_key=True), Column("key", String(40), unique=True))
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
+@contextlib.contextmanager
+def _tables(database_url: str, **engine_options: Any) -> Iterator[Engine]:
+    """An engine on the test database with this module's tables, created fresh and dropped after."""
+    engine = create_engine(database_url, **engine_options)
     _META.drop_all(engine)
     _META.create_all(engine)
-    yield engine
-    _META.drop_all(engine)
-    engine.dispose()
+    try:
+        yield engine
+    finally:
+        _META.drop_all(engine)
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    with _tables(database_url) as engine:
+        yield engine
 
 
 class Recording(GroupCommit):
@@ -272,19 +282,13 @@ def test_a_batch_of_inserts_in_one_statement_runs_without_a_transaction(engine: 
 def test_inserts_after_the_pools_pre_ping(database_url: str) -> None:
     """The pool's pre-ping (as the hub's PostgreSQL engine does it) may leave the DB-API connection in a
     transaction of its own; an insert in autocommit mode after it still commits."""
-    engine = create_engine(database_url, pool_pre_ping=True)
-    _META.drop_all(engine)
-    _META.create_all(engine)
-    try:
+    with _tables(database_url, pool_pre_ping=True) as engine:
         committer = GroupCommit(engine)
         for key in ("before", "after"):
             committer.insert(_INSERT_ROW.row(engine.dialect, {"key": key}))
             committer.close()  # back to the pool: the next checkout pings
         with engine.connect() as conn:
             assert set(conn.scalars(select(_ROWS.c.key))) == {"before", "after"}
-    finally:
-        _META.drop_all(engine)
-        engine.dispose()
 
 
 def test_an_insert_on_a_connection_the_server_closed_fails_alone(engine: Engine) -> None:
