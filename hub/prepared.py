@@ -193,7 +193,6 @@ class PreparedInsert(PreparedStatement):
         return sql
 
 
-
 @dataclass(frozen=True, slots=True)
 class BoundRow:
     """One row for a PreparedInsert, its parameters bound before the transaction that inserts it."""
