@@ -23,10 +23,12 @@ from sqlmodel import Session
 from bots.base import Reply
 from channels.base import EVENT, InboundMessage
 from hub import kb_effects
-from hub.group_commit import GroupCommit
+from hub.group_commit import shared_group_commit
+from hub.intake_journal import IntakeJournal, journal_for
+from hub.intake_journal import enabled as journal_enabled
 from hub.models import IN, RECEIVED, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
-from hub.prepared import PreparedInsert, PreparedStatement
-from hub.replies import record_outbound, reply_meta
+from hub.prepared import BoundRow, PreparedInsert, PreparedStatement
+from hub.replies import FanRefLike, record_outbound, reply_meta
 from hub.state import HubState
 
 log = logging.getLogger("hub.accept")
@@ -57,7 +59,7 @@ class FanRef:
 
 @dataclass(frozen=True)
 class Stored:
-    message_id: int
+    message_id: int | None  # None: journaled, the loader stores it and hands it to the workers
     duplicate: bool
 
 
@@ -181,28 +183,25 @@ def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, 
 def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | None) -> Stored:
     """Store the message, and its passive reply if the bots gave one, in one write transaction (shared with
     the concurrent requests of this process: see hub.group_commit). Most messages have neither a reply nor
-    activity to record: they are one INSERT, shared with concurrent requests and needing no transaction."""
+    activity to record: they are one INSERT, appended to the intake journal where it is on (hub.intake_journal),
+    else shared with concurrent requests and needing no transaction."""
     now = utcnow()
     # Bound here, while another request may hold the writer: the transaction itself stays short.
-    message = _INSERT_MESSAGE.row(state.engine.dialect, dict(
-        account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
-        kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
-        external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
-        status=RECEIVED, reply_state=REPLY_PASSIVE if reply else REPLY_PENDING, reply_to_id=None,
-        source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
-        processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
-    ))
+    message = inbound_row(state, fan, inbound, reply is not None, now)
+    insert_only = reply is None and not _changes_identity(fan, inbound)
+    journal = message_journal(state)
+    if journal is not None and not _changes_identity(fan, inbound) and journal.append(
+            message.parameters, None if reply is None else _journaled_reply(reply)):
+        return Stored(None, duplicate=False)
 
     def write(conn: Connection, message_id: int) -> tuple[int, FanRef]:
         if reply is not None:
-            record_outbound(conn, fan, message_id, reply.text, source=reply.source, via="passive",
-                            meta=reply_meta(reply), fresh=True)
-            kb_effects.apply(conn, message_id, inbound.text, reply)
+            _record_reply(conn, fan, message_id, inbound.text, reply)
         return message_id, _record_activity(conn, fan, inbound, now)
 
-    committer = _group_commit(state)
+    committer = shared_group_commit(state)
     try:
-        if reply is None and not _changes_identity(fan, inbound):
+        if insert_only:
             message_id, updated = committer.insert(message), fan
         else:
             message_id, updated = committer.run_after_insert(message, write)
@@ -217,11 +216,55 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
     return Stored(message_id, duplicate=False)
 
 
-def _group_commit(state: HubState) -> GroupCommit:
-    committer = state.extras.get("group_commit")
-    if committer is None:
-        committer = state.extras.setdefault("group_commit", GroupCommit(state.engine))
-    return committer
+def inbound_row(state: HubState, fan: FanRef, inbound: InboundMessage, replied: bool, now: datetime) -> BoundRow:
+    """The message's row, bound for the database's driver."""
+    return _INSERT_MESSAGE.row(state.engine.dialect, dict(
+        account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
+        kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
+        external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
+        status=RECEIVED, reply_state=REPLY_PASSIVE if replied else REPLY_PENDING, reply_to_id=None,
+        source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
+        processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
+    ))
+
+
+def message_journal(state: HubState) -> IntakeJournal | None:
+    """The intake journal of inbound messages, None where it is off."""
+    journal = state.extras.get("message_journal")
+    if journal is None:
+        journal = journal_for(state, _INSERT_MESSAGE, _after_journaled) if journal_enabled(state) else False
+        state.extras["message_journal"] = journal
+    return journal or None
+
+
+def recover_journals(state: HubState) -> int:
+    """Load the intake journals that stopped processes left (whether or not this process journals)."""
+    return journal_for(state, _INSERT_MESSAGE, _after_journaled).recover()
+
+
+def _journaled_reply(reply: Reply) -> dict[str, Any]:
+    return {"text": reply.text, "source": reply.source, "meta": reply_meta(reply)}
+
+
+@dataclass(frozen=True)
+class _RowFan:
+    account_id: int
+    fan_id: int
+    identity_id: int
+
+
+def _after_journaled(conn: Connection, message_id: int, row: dict[str, Any], after: dict[str, Any]) -> None:
+    """What `store` writes after a journaled message's INSERT: its passive reply, as `write` there does."""
+    reply = Reply(after["text"], after["source"], after.get("meta") or {})
+    _record_reply(conn, _RowFan(row["account_id"], row["fan_id"], row["identity_id"]), message_id,
+                  row["text"] or "", reply)
+
+
+def _record_reply(conn: Connection, fan: FanRefLike, message_id: int, text: str, reply: Reply) -> None:
+    """The passive reply to a message inserted in this transaction, and its effect on the knowledge base."""
+    record_outbound(conn, fan, message_id, reply.text, source=reply.source, via="passive",
+                    meta=reply_meta(reply), fresh=True)
+    kb_effects.apply(conn, message_id, text, reply)
 
 
 def _meta(inbound: InboundMessage) -> dict:

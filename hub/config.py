@@ -28,6 +28,7 @@ class Config:
     sweep_grace_seconds: int = 30  # a stored message not enqueued after this long is swept into the queue
     stale_processing_seconds: int = 300  # a message "processing" this long lost its worker
     send_max_attempts: int = 5
+    intake_journal: str = "auto"  # auto (on with SQLite) | on | off: see hub.intake_journal
     log_format: str = "json"  # json | text
     log_level: str = "INFO"
     testing: bool = False

@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub import metrics
 from hub.prepared import BoundRow, PreparedInsert
+from hub.state import HubState
 from hub.switch_interval import short_switch_interval
 
 T = TypeVar("T")
@@ -259,3 +260,11 @@ def _insert_rows(conn: Connection, batch: list[_Job]) -> dict[int, int]:
 
 def _connection_lost(conn: Connection, exc: BaseException) -> bool:
     return conn.invalidated or conn.closed or bool(getattr(exc, "connection_invalidated", False))
+
+
+def shared_group_commit(state: HubState) -> GroupCommit:
+    """The group commit of this process's webhook writes (the leaders share one connection)."""
+    committer = state.extras.get("group_commit")
+    if committer is None:
+        committer = state.extras.setdefault("group_commit", GroupCommit(state.engine))
+    return committer

@@ -43,13 +43,18 @@ class Pusher:
         self._pid = 0
 
     def push(self, message_id: int) -> None:
+        self.push_many([message_id])
+
+    def push_many(self, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
         with self._lock:
             if self._pid != os.getpid():  # first use in this process (a forked one has no thread)
                 self._pid = os.getpid()
                 self._pending.clear()
                 threading.Thread(target=self._run, name="inbox-pusher", daemon=True).start()
                 atexit.register(self.flush, 1.0)  # a web process that stops cleanly pushes what it holds
-            self._pending.append(message_id)
+            self._pending.extend(message_ids)
         self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -106,7 +111,11 @@ def dispatch_batch(state: HubState, connection: redis.Redis, block_seconds: floa
 
 
 def drain(state: HubState) -> int:
-    """Dispatch everything waiting now (tests and `hub worker --burst`), after this process's own pushes."""
+    """Dispatch everything waiting now (tests and `hub worker --burst`), after this process's own intake
+    journal is loaded and its pushes made."""
+    from hub.intake_journal import flush_all
+
+    flush_all(state)
     pusher(state).flush()
     total = 0
     while moved := dispatch_batch(state, state.redis, block_seconds=0):

@@ -32,6 +32,8 @@ GROUP_COMMIT_SIZE = Histogram(
     "hub_group_commit_messages", "Webhook writes committed together in one transaction",
     buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
 )
+INTAKE_JOURNAL_ROWS = Counter(
+    "hub_intake_journal_rows_total", "Journaled webhook messages loaded into the database", ["outcome"])
 GROUP_COMMIT_SPLITS = Counter(
     "hub_group_commit_splits_total", "Shared webhook transactions that failed and were rerun one write at a time")
 

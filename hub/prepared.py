@@ -78,6 +78,10 @@ class PreparedStatement:
         """The DB-API parameters for `values`: work that can be done before the transaction begins."""
         return self._compiled(dialect).parameters(values)
 
+    def parameter_names(self, dialect: Dialect) -> tuple[str, ...]:
+        """The names of the parameters `bind` gives, in order (a positional dialect's list follows it)."""
+        return self._compiled(dialect).names
+
     def run(self, conn: Connection | Session, values: Mapping[str, Any]) -> Any:
         """Execute in `conn`'s transaction; returns the first column of the first row it returns, if any."""
         if isinstance(conn, Session):

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from bots.base import Handoff, Reply
 from channels.base import OutboundMessage, SendError, TransientSendError
 from hub import handoff, kb_effects
+from hub.accept import recover_journals
 from hub.db import session_scope
 from hub.models import (
     FAILED,
@@ -150,8 +151,10 @@ def _record_failure(message_id: int, exc: SendError, max_attempts: int) -> str:
 
 
 def sweep() -> dict[str, int]:
-    """Enqueue what was stored but never queued (Redis was down) or lost its worker (killed mid-job)."""
+    """Enqueue what was stored but never queued (Redis was down) or lost its worker (killed mid-job), after
+    loading the intake journals of web processes that stopped before loading them."""
     state = get_state()
+    recover_journals(state)
     now = utcnow()
     grace = now - timedelta(seconds=state.config.sweep_grace_seconds)
     stale = now - timedelta(seconds=state.config.stale_processing_seconds)

@@ -47,7 +47,8 @@ class WebhookHandler:
         if stored.duplicate:  # a retried delivery (or a concurrent copy) was stored first: same reply
             log.info("duplicate delivery", extra={"account": inbound.account, "external_id": inbound.external_id})
             return self._stored_reply(stored.message_id, inbound)
-        inbox.push(self.state, stored.message_id)  # what never reaches Redis, the sweeper enqueues
+        if stored.message_id is not None:  # a journaled message is pushed once it is loaded
+            inbox.push(self.state, stored.message_id)  # what never reaches Redis, the sweeper enqueues
         return OutboundMessage(inbound.account, inbound.sender, text=reply.text) if reply else None
 
     def _passive_reply(self, known: KnownAccount, inbound: InboundMessage, fan_id: int) -> Reply | None:

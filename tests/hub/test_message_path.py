@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bots.base import Reply
+from hub.intake_journal import flush_all
 from hub.models import Identity
 from tests.hub.wechat_setup import add_rule, messages, wire_account
 
@@ -125,6 +126,7 @@ def test_a_killed_worker_leaves_nothing_behind(brand: Any, state: Any, worker: A
     from hub.tasks import sweep
 
     brand.say("fan-8", text="没有规则的问题")
+    flush_all(state)  # the message was journaled (hub.intake_journal) and is loaded within milliseconds
     state.queue.empty()  # the job died with its worker
     with session_scope(state.engine) as session:
         message = session.exec(select(Message)).one()

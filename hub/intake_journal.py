@@ -1,0 +1,334 @@
+"""The intake journal: the webhook acknowledges a message once it is appended to a file, and a loader thread
+moves the file into the database in batches.
+
+Most webhook messages need their own row written and, at most, their passive reply: no subscribe state, and
+activity already recorded this minute. Writing those while the request waited was most of the webhook's
+cost under load: the statements, the writer lock, and the thread hand-offs around a transaction that
+concurrent requests share. Appending a line to a file is one `write` with no lock to wait for; the loader
+inserts many rows per statement. Messages that change the fan's identity (subscribe, unsubscribe, activity
+a minute old) are still written directly. (Figures: bench/README.md.)
+
+Durability is what SQLite's own commit gives here (WAL with synchronous=NORMAL): when the webhook answers,
+the record is in the operating system's page cache, so it survives the process being killed, not the
+machine losing power. Exactly once holds because the database's unique key (account, external id) stays
+the truth: a record loaded twice (a loader killed between its commit and moving on, a journal recovered
+after a crash) or a retried delivery journaled twice loses its insert to the first and is dropped. A retry
+that arrives before its first copy is loaded cannot be told apart in the webhook: it is answered with the
+reply the bots decide for it again (the same, unless an operator changed a rule in between).
+
+Rows keep their arrival order in the database (the reply right after the message it answers), and a row
+reaches the database and the workers within about BATCH_WINDOW of its acknowledgement. A bot that reads
+the fan's history in the webhook ("没用" right after an answer) therefore sees a message that came in more
+than a few tens of milliseconds earlier.
+
+Files: `<instance>/intake/<pid>-<random>.journal`: a header line naming the columns, then one JSON line per
+row. Each file is `flock`ed by the process writing it for as long as it lives. A file whose lock is free
+belongs to a process that has gone: every loader looks for those when it starts and every RECOVER_SECONDS,
+and so does the worker's sweeper; the one that takes the lock loads the file and deletes it. A loaded file
+is replaced by a fresh one once it passes ROTATE_BYTES. A row the database refuses for good (say its fan
+was deleted meanwhile) is kept in `<instance>/intake/rejected.jsonl` and logged, never dropped.
+
+The journal is on by default on SQLite, where the database is a file on the same disk. With PostgreSQL and
+web processes on several machines, a record would wait on a machine's disk until a hub process on that
+machine starts again, so there it is off unless `HUB_INTAKE_JOURNAL=on`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Table, and_, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+from hub import inbox, metrics
+from hub.group_commit import shared_group_commit
+from hub.intake_records import AfterInsert, JournalRows, Record
+from hub.prepared import PreparedInsert
+from hub.state import HubState
+
+log = logging.getLogger("hub.intake_journal")
+
+DIRECTORY = "intake"
+SUFFIX = ".journal"
+BATCH_WINDOW_SECONDS = 0.02  # the loader waits this long after a record so that concurrent ones share a batch
+CHUNK = 200  # rows per INSERT statement
+READ_BYTES = 1 << 20
+ROTATE_BYTES = 8 << 20  # a fully loaded journal past this size is replaced by a fresh file
+RECOVER_SECONDS = 30.0
+RETRY_SECONDS = 1.0  # after the database failed a batch (it is tried again; nothing is dropped)
+
+
+def enabled(state: HubState) -> bool:
+    setting = state.config.intake_journal.lower()
+    if setting == "auto":
+        return state.engine.dialect.name == "sqlite"
+    return setting in ("on", "1", "true", "yes")
+
+
+class IntakeJournal:
+    """This process's journal for one table (the inbound messages) and the thread that loads it."""
+
+    def __init__(self, state: HubState, insert: PreparedInsert, after_insert: AfterInsert) -> None:
+        self.state = state
+        self.after_insert = after_insert  # (connection, new key, the row by column, the record's "a")
+        self.rows = JournalRows(insert, state.engine.dialect)
+        self.table: Table = insert.plain.table  # type: ignore[assignment]
+        self.natural_key = insert.natural_key  # the unique key that makes a second copy of a row a duplicate
+        self.directory = Path(state.config.instance_path) / DIRECTORY
+        self._lock = threading.Lock()  # appends (each one write) against rotation
+        self._progress = threading.Condition()
+        self._wake = threading.Event()
+        self._pid = 0
+        self._broken = False  # a failed write could not be undone: this process stores directly
+        self._fd = -1
+        self._path: Path | None = None
+        self._written = 0  # bytes in the current file
+        self._loaded = 0  # bytes of it loaded into the database
+        self._last_recovery = 0.0
+
+    # -- the request's side ------------------------------------------------------------------------------
+
+    def append(self, parameters: Any, after: Any = None) -> bool:
+        """Journal one row, bound by the insert's `bind`, and `after` (JSON) for `after_insert` to write in the
+        same transaction; False when it could not be (the caller then writes to the database itself)."""
+        data = self.rows.encode(parameters, after)
+        with self._lock:
+            if self._broken:
+                return False
+            if self._pid != os.getpid():
+                self._start()
+            try:
+                written = os.write(self._fd, data)
+                if written != len(data):
+                    raise OSError(f"short write ({written} of {len(data)} bytes)")
+            except OSError as exc:
+                self._undo_write(exc)
+                return False
+            self._written += written
+        if not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def _undo_write(self, exc: OSError) -> None:
+        """Cut a partly written record off (a full disk), so that the next record starts a line of its own."""
+        log.error("the intake journal cannot be written, storing directly", extra={"error": str(exc)})
+        try:
+            os.ftruncate(self._fd, self._written)
+        except OSError:
+            log.error("the intake journal cannot be repaired, this process stops journaling",
+                      extra={"path": str(self._path)})
+            self._broken = True
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything this process journaled so far is in the database and handed to the inbox."""
+        with self._progress:
+            done = self._progress.wait_for(lambda: self._pid != os.getpid() or self._loaded >= self._written,
+                                           timeout)
+        return done and inbox.pusher(self.state).flush(timeout)
+
+    # -- files -------------------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """First use in this process (a forked child starts afresh): a new file and the loader thread."""
+        self._pid = os.getpid()
+        self._fd, self._path = -1, None
+        self._open_new()
+        self._last_recovery = 0.0  # look for the journals of processes that have gone, at once
+        threading.Thread(target=self._run, name="intake-loader", daemon=True).start()
+        atexit.register(self.flush, 5.0)  # a process that stops cleanly loads what it journaled
+
+    def _open_new(self) -> None:
+        """Start a new file, its header written (the old file, fully loaded, is deleted)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # while this process lives, nobody else loads this file
+        header = self.rows.header()
+        os.write(fd, header)
+        old_fd, old_path = self._fd, self._path
+        self._fd, self._path, self._written, self._loaded = fd, path, len(header), len(header)
+        if old_fd >= 0 and old_path is not None:
+            old_path.unlink(missing_ok=True)
+            os.close(old_fd)
+
+    # -- the loader --------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(RECOVER_SECONDS)
+            time.sleep(BATCH_WINDOW_SECONDS)
+            self._wake.clear()  # records appended from here on wake it again
+            try:
+                self._load_own()
+                self._rotate()
+                if time.monotonic() - self._last_recovery >= RECOVER_SECONDS:
+                    self._last_recovery = time.monotonic()
+                    self.recover()
+            except Exception as exc:  # the database is away: the records stay, and are tried again
+                log.warning("loading the intake journal failed, retrying",
+                            extra={"error": str(exc), "error_type": type(exc).__name__})
+                time.sleep(RETRY_SECONDS)
+                self._wake.set()
+
+    def _load_own(self) -> None:
+        with self._lock:
+            path, end = self._path, self._written
+        if path is None or self._loaded >= end:
+            return
+        with open(path, "rb") as file:
+            for consumed in self._load_lines(file, self._loaded, end, self.rows.decode):
+                with self._progress:
+                    self._loaded = consumed
+                    self._progress.notify_all()
+
+    def _rotate(self) -> None:
+        with self._lock:  # no append in between: a fully loaded file stays fully loaded
+            if self._loaded >= self._written >= ROTATE_BYTES:
+                self._open_new()
+
+    def recover(self) -> int:
+        """Load and delete the journals of processes that have gone; returns how many files."""
+        if not self.directory.is_dir():
+            return 0
+        recovered = 0
+        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+            if path != self._path and self._recover_file(path):
+                recovered += 1
+                log.info("intake journal of a stopped process loaded", extra={"path": path.name})
+        return recovered
+
+    def _recover_file(self, path: Path) -> bool:
+        try:
+            file = open(path, "rb")  # noqa: SIM115 - closed below, after the lock is taken
+        except FileNotFoundError:  # another process recovered it meanwhile
+            return False
+        with file:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # its process is alive (or another one is recovering it)
+                return False
+            if not path.exists():  # recovered and deleted while this process opened it
+                return False
+            header = file.readline()
+            if header.endswith(b"\n"):
+                for _ in self._load_lines(file, len(header), None, self.rows.reader(header)):
+                    pass
+            path.unlink(missing_ok=True)  # no header: the process died creating it, before any record
+        return True
+
+    def _load_lines(self, file: BinaryIO, start: int, end: int | None,
+                    decode: Callable[[bytes], Record]) -> Iterator[int]:
+        """Load the complete lines of `file` from byte `start` up to `end` (or its end); after each batch is
+        in the database, yields the offset up to which the file is loaded."""
+        offset = start
+        while end is None or offset < end:
+            file.seek(offset)
+            data = file.read(READ_BYTES if end is None else min(READ_BYTES, end - offset))
+            complete = data.rfind(b"\n") + 1
+            if not complete:
+                if data and (end is not None or len(data) < READ_BYTES):  # a torn last record, never answered
+                    log.error("unfinished intake journal record skipped", extra={"bytes": len(data)})
+                    offset += len(data)
+                    yield offset
+                break
+            self._load(data[:complete].splitlines(), decode)
+            offset += complete
+            yield offset
+
+    def _load(self, lines: list[bytes], decode: Callable[[bytes], Record]) -> None:
+        records = []
+        for line in lines:
+            try:
+                records.append(decode(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                self._reject(line, exc)
+        for start in range(0, len(records), CHUNK):
+            self._insert(records[start:start + CHUNK])
+
+    def _write(self, conn: Connection, records: list[Record]) -> list[int]:
+        """Insert the rows of `records` and what follows each, in `conn`'s transaction and in journal order
+        (keys follow arrival: "the answer before this message" is found by key), one statement for each run
+        of rows up to one with something to follow."""
+        ids: list[int] = []
+        start = 0
+        for end, (row, after) in enumerate(records, 1):
+            if after is not None or end == len(records):
+                ids += self.rows.insert.insert_rows(conn, [row for row, _ in records[start:end]])
+                start = end
+                if after is not None:
+                    self.after_insert(conn, ids[-1], self.rows.named(row), after)
+        return ids
+
+    def _insert(self, records: list[Record]) -> None:
+        committer = shared_group_commit(self.state)  # the same writer as the webhook's direct inserts
+        try:
+            ids = committer.run(lambda conn: self._write(conn, records))
+        except DBAPIError as exc:
+            if _transient(exc):
+                raise
+            ids = []  # a row was loaded before, or a retried delivery was journaled twice: one by one
+            for record in records:
+                try:
+                    ids += committer.run(lambda conn, record=record: self._write(conn, [record]))
+                except DBAPIError as row_exc:
+                    if _transient(row_exc):
+                        raise
+                    self._refused(record, row_exc)
+        metrics.INTAKE_JOURNAL_ROWS.labels("stored").inc(len(ids))
+        inbox.pusher(self.state).push_many(ids)
+
+    def _refused(self, record: Record, exc: DBAPIError) -> None:
+        row, after = record
+        if isinstance(exc, IntegrityError) and self._exists(row):
+            metrics.INTAKE_JOURNAL_ROWS.labels("duplicate").inc()
+            log.info("duplicate delivery in the intake journal", extra=self._natural(row))
+        else:
+            self._reject(self.rows.encode(self.rows.named(row), after), exc)
+
+    def _natural(self, row: Any) -> dict[str, Any]:
+        named = self.rows.named(row)
+        return {key: named[key] for key in self.natural_key}
+
+    def _exists(self, row: Any) -> bool:
+        natural = self._natural(row)
+        condition = and_(*(self.table.c[key] == value for key, value in natural.items()))
+        with self.state.engine.connect() as conn:
+            return bool(conn.scalar(select(func.count()).select_from(self.table).where(condition)))
+
+    def _reject(self, line: bytes, exc: Exception) -> None:
+        """A record the database refuses for good: kept in rejected.jsonl for an operator, never dropped."""
+        metrics.INTAKE_JOURNAL_ROWS.labels("rejected").inc()
+        log.error("intake journal record refused, kept in rejected.jsonl",
+                  extra={"error": str(exc), "error_type": type(exc).__name__})
+        with open(self.directory / "rejected.jsonl", "ab") as rejected:
+            rejected.write(line.rstrip(b"\n") + b"\n")
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """Errors that say the database is unreachable or busy, not that it refuses the row."""
+    return isinstance(exc, OperationalError | InterfaceError) or bool(exc.connection_invalidated)
+
+
+def journal_for(state: HubState, insert: PreparedInsert, after_insert: AfterInsert) -> IntakeJournal:
+    """This process's journal for the rows of `insert` (one per state and table)."""
+    journals: dict[str, IntakeJournal] = state.extras.setdefault("intake_journals", {})
+    name = insert.plain.table.name  # type: ignore[attr-defined]
+    found = journals.get(name)
+    if found is None:
+        found = journals.setdefault(name, IntakeJournal(state, insert, after_insert))
+    return found
+
+
+def flush_all(state: HubState, timeout: float = 10.0) -> bool:
+    """Wait until every journal of this process is loaded (tests, `hub worker --burst`)."""
+    return all(journal.flush(timeout) for journal in list(state.extras.get("intake_journals", {}).values()))
