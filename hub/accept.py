@@ -1,5 +1,6 @@
 """Accepting an inbound message: dedupe, the fan and identity, and one write that stores the message with
-its passive reply. Nothing accepted is lost; a message is accepted when this write commits.
+its passive reply. Nothing accepted is lost; a message is accepted when this write commits, or when it is
+appended to the intake journal (hub.intake_journal), which the loader writes to the database.
 
 The database unique key (account, external id) dedupes: a retried or concurrent copy loses the insert
 and is answered from the stored message. The webhook path is kept lean (Core statements, one write

@@ -1,10 +1,12 @@
 """The hub's side of every webhook: decide a passive reply within the budget, store the message with that
 reply in one write (the database's unique key dedupes), queue the rest of the work. A message is accepted
-when the write commits; until then WeChat's retries (it waits 5 s) keep it from being lost.
+when the write commits, or when it is appended to the intake journal (hub.intake_journal); until then
+WeChat's retries (it waits 5 s) keep it from being lost.
 
 There is no Redis pre-check for duplicates: WeChat retries only deliveries it got no answer for, so a
 round trip on every message to spare the rare retry some work cost more than it saved (about an eighth of
-the webhook's CPU). A retry computes its reply, loses the insert and answers with the stored reply."""
+the webhook's CPU). A retry computes its reply, loses the insert and answers with the stored reply (a
+journaled retry answers with the reply it computed, and its copy loses the insert when it is loaded)."""
 
 from __future__ import annotations
 
