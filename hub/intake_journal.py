@@ -63,7 +63,7 @@ SUFFIX = ".journal"
 BATCH_WINDOW_SECONDS = 0.02  # the loader waits this long after a record so that concurrent ones share a batch
 CHUNK = 200  # rows per INSERT statement
 READ_BYTES = 1 << 20
-ROTATE_BYTES = 8 << 20  # a fully loaded journal past this size is replaced by a fresh file
+ROTATE_BYTES = 1 << 20  # a fully loaded journal past this size is replaced by a fresh file
 RECOVER_SECONDS = 30.0
 RETRY_SECONDS = 1.0  # after the database failed a batch (it is tried again; nothing is dropped)
 
@@ -145,7 +145,18 @@ class IntakeJournal:
         self._open_new()
         self._last_recovery = 0.0  # look for the journals of processes that have gone, at once
         threading.Thread(target=self._run, name="intake-loader", daemon=True).start()
-        atexit.register(self.flush, 5.0)  # a process that stops cleanly loads what it journaled
+        atexit.register(self.close, 5.0)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Load what this process journaled and delete its file (a process that stops cleanly does this): a
+        file left behind is loaded again by another process, every row of it a duplicate to skip."""
+        loaded = self.flush(timeout)
+        with self._lock:
+            if self._pid != os.getpid() or self._path is None:
+                return
+            self._broken = True  # appends from now on (a request finishing during shutdown) store directly
+            if loaded and self._loaded >= self._written:
+                self._path.unlink(missing_ok=True)
 
     def _open_new(self) -> None:
         """Start a new file, its header written (the old file, fully loaded, is deleted)."""
@@ -276,32 +287,31 @@ class IntakeJournal:
         except DBAPIError as exc:
             if _transient(exc):
                 raise
-            ids = []  # a row was loaded before, or a retried delivery was journaled twice: one by one
+            ids, duplicates = [], 0  # a row was loaded before, or a retry was journaled twice: one by one
             for record in records:
                 try:
                     ids += committer.run(lambda conn, record=record: self._write(conn, [record]))
                 except DBAPIError as row_exc:
                     if _transient(row_exc):
                         raise
-                    self._refused(record, row_exc)
+                    duplicates += self._refused(record, row_exc)
+            if duplicates:
+                metrics.INTAKE_JOURNAL_ROWS.labels("duplicate").inc(duplicates)
+                log.info("duplicates in the intake journal skipped", extra={"rows": duplicates})
         metrics.INTAKE_JOURNAL_ROWS.labels("stored").inc(len(ids))
         inbox.pusher(self.state).push_many(ids)
 
-    def _refused(self, record: Record, exc: DBAPIError) -> None:
+    def _refused(self, record: Record, exc: DBAPIError) -> bool:
+        """Whether the refused row is a duplicate; any other row is kept aside."""
         row, after = record
         if isinstance(exc, IntegrityError) and self._exists(row):
-            metrics.INTAKE_JOURNAL_ROWS.labels("duplicate").inc()
-            log.info("duplicate delivery in the intake journal", extra=self._natural(row))
-        else:
-            self._reject(self.rows.encode(self.rows.named(row), after), exc)
-
-    def _natural(self, row: Any) -> dict[str, Any]:
-        named = self.rows.named(row)
-        return {key: named[key] for key in self.natural_key}
+            return True
+        self._reject(self.rows.encode(self.rows.named(row), after), exc)
+        return False
 
     def _exists(self, row: Any) -> bool:
-        natural = self._natural(row)
-        condition = and_(*(self.table.c[key] == value for key, value in natural.items()))
+        named = self.rows.named(row)
+        condition = and_(*(self.table.c[key] == named[key] for key in self.natural_key))
         with self.state.engine.connect() as conn:
             return bool(conn.scalar(select(func.count()).select_from(self.table).where(condition)))
 

@@ -266,3 +266,13 @@ def test_a_loaded_journal_is_replaced_by_a_fresh_file(
     [second] = journal_files(state)
     assert second != first and not first.exists()
     assert [m.text for m in messages(state, "in")] == ["一", "二"]
+
+
+def test_a_process_that_stops_cleanly_loads_and_deletes_its_journal(brand: Any, state: Any) -> None:
+    brand.say("fan-7", text="再见")
+    [path] = journal_files(state)
+    message_journal(state).close()  # what the web process does at exit
+    assert not path.exists()
+    assert [m.text for m in messages(state, "in")] == ["再见"]
+    assert brand.say("fan-7", text="关机时到达")["status"] == 200  # a request finishing during shutdown
+    assert [m.text for m in messages(state, "in")] == ["再见", "关机时到达"]  # stored before the answer
