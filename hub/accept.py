@@ -182,16 +182,17 @@ def _record_activity(session: Connection, fan: FanRef, inbound: InboundMessage, 
 
 
 def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | None) -> Stored:
-    """Store the message, and its passive reply if the bots gave one, in one write transaction (shared with
-    the concurrent requests of this process: see hub.group_commit). Most messages have neither a reply nor
-    activity to record: they are one INSERT, appended to the intake journal where it is on (hub.intake_journal),
-    else shared with concurrent requests and needing no transaction."""
+    """Store the message, and its passive reply if the bots gave one. Most messages record nothing about
+    the fan (see _changes_identity): where the intake journal is on, they are appended to it with their
+    reply (hub.intake_journal). The others, and all where it is off, are written in one transaction shared
+    with the concurrent requests of this process (hub.group_commit); one with neither a reply nor anything
+    to record is one INSERT needing no transaction."""
     now = utcnow()
     # Bound here, while another request may hold the writer: the transaction itself stays short.
     message = inbound_row(state, fan, inbound, reply is not None, now)
-    insert_only = reply is None and not _changes_identity(fan, inbound)
+    changes_identity = _changes_identity(fan, inbound)
     journal = message_journal(state)
-    if journal is not None and not _changes_identity(fan, inbound) and journal.append(
+    if journal is not None and not changes_identity and journal.append(
             message.parameters, None if reply is None else _journaled_reply(reply)):
         return Stored(None, duplicate=False)
 
@@ -202,7 +203,7 @@ def store(state: HubState, fan: FanRef, inbound: InboundMessage, reply: Reply | 
 
     committer = shared_group_commit(state)
     try:
-        if insert_only:
+        if reply is None and not changes_identity:
             message_id, updated = committer.insert(message), fan
         else:
             message_id, updated = committer.run_after_insert(message, write)

@@ -276,3 +276,11 @@ def test_a_process_that_stops_cleanly_loads_and_deletes_its_journal(brand: Any, 
     assert [m.text for m in messages(state, "in")] == ["再见"]
     assert brand.say("fan-7", text="关机时到达")["status"] == 200  # a request finishing during shutdown
     assert [m.text for m in messages(state, "in")] == ["再见", "关机时到达"]  # stored before the answer
+
+
+def test_without_a_journal_directory_messages_are_stored_directly(brand: Any, state: Any) -> None:
+    directory = journal_dir(state)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory.write_text("not a directory")  # the journal cannot be created
+    assert brand.say("fan-8", text="照常")["status"] == 200
+    assert [m.text for m in messages(state, "in")] == ["照常"]  # stored before the answer
