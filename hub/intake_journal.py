@@ -23,7 +23,8 @@ the fan's history in the webhook ("没用" right after an answer) therefore sees
 than a few tens of milliseconds earlier.
 
 Files: `<instance>/intake/<pid>-<random>.journal`: a header line naming the columns, then one JSON line per
-row. Each file is `flock`ed by the process writing it for as long as it lives. A file whose lock is free
+row. Each file is `flock`ed by the process writing it for as long as it lives (and named only once it is
+locked and has its header). A file whose lock is free
 belongs to a process that has gone: every loader looks for those when it starts and every RECOVER_SECONDS,
 and so does the worker's sweeper; the one that takes the lock loads the file and deletes it. A loaded file
 is replaced by a fresh one once it passes ROTATE_BYTES. A row the database refuses for good (say its fan
@@ -37,6 +38,7 @@ machine starts again, so there it is off unless `HUB_INTAKE_JOURNAL=on`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import logging
 import os
@@ -167,11 +169,13 @@ class IntakeJournal:
     def _open_new(self) -> None:
         """Start a new file, its header written (the old file, fully loaded, is deleted)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        name = f"{os.getpid()}-{secrets.token_hex(4)}"
+        path, unnamed = self.directory / f"{name}{SUFFIX}", self.directory / f".{name}.new"
+        fd = os.open(unnamed, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)  # while this process lives, nobody else loads this file
         header = self.rows.header()
         os.write(fd, header)
+        os.rename(unnamed, path)  # only now can recovery see it: locked, and with its header
         old_fd, old_path = self._fd, self._path
         self._fd, self._path, self._written, self._loaded = fd, path, len(header), len(header)
         if old_fd >= 0 and old_path is not None:
@@ -217,6 +221,10 @@ class IntakeJournal:
         """Load and delete the journals of processes that have gone; returns how many files."""
         if not self.directory.is_dir():
             return 0
+        for unnamed in self.directory.glob(".*.new"):  # a process died creating it: it holds no record
+            with contextlib.suppress(OSError), open(unnamed, "rb") as file:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                unnamed.unlink()
         recovered = 0
         for path in sorted(self.directory.glob(f"*{SUFFIX}")):
             if path != self._path and self._recover_file(path):
@@ -237,10 +245,10 @@ class IntakeJournal:
             if not path.exists():  # recovered and deleted while this process opened it
                 return False
             header = file.readline()
-            if header.endswith(b"\n"):
+            if header.endswith(b"\n"):  # (a file is named only once its header is written)
                 for _ in self._load_lines(file, len(header), None, self.rows.reader(header)):
                     pass
-            path.unlink(missing_ok=True)  # no header: the process died creating it, before any record
+            path.unlink(missing_ok=True)
         return True
 
     def _load_lines(self, file: BinaryIO, start: int, end: int | None,

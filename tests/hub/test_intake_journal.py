@@ -168,6 +168,9 @@ def test_a_journal_loaded_twice_adds_nothing_and_a_live_journal_is_left_alone(br
         assert recover_journals(state) == 0 and alive.exists()
     assert recover_journals(state) == 1 and not alive.exists()
     assert stored_count(state) == 3
+    unnamed = directory / ".4-died.new"  # a process died between creating its journal and naming it
+    unnamed.write_bytes(b"")
+    assert recover_journals(state) == 0 and not unnamed.exists()
 
 
 def test_a_journal_with_other_columns_or_a_torn_last_line_is_loaded(
