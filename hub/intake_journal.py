@@ -24,10 +24,10 @@ than a few tens of milliseconds earlier.
 
 Files: `<instance>/intake/<pid>-<random>.journal`: a header line naming the columns, then one JSON line per
 row. Each file is `flock`ed by the process writing it for as long as it lives (and named only once it is
-locked and has its header). A file whose lock is free
-belongs to a process that has gone: every loader looks for those when it starts and every RECOVER_SECONDS,
-and so does the worker's sweeper; the one that takes the lock loads the file and deletes it. A loaded file
-is replaced by a fresh one once it passes ROTATE_BYTES. A row the database refuses for good (say its fan
+locked and has its header). A file whose lock is free belongs to a process that has gone: every loader
+looks for those when it starts and every RECOVER_SECONDS, and so does the worker's sweeper; the one that
+takes the lock loads the file and deletes it. A loaded file is replaced by a fresh one once it passes
+ROTATE_BYTES. A row the database refuses for good (say its fan
 was deleted meanwhile) is kept in `<instance>/intake/rejected.jsonl` and logged, never dropped.
 
 The journal is on by default on SQLite, where the database is a file on the same disk. With PostgreSQL and
