@@ -45,11 +45,16 @@ class Config:
 _ENV_PREFIX = "HUB_"
 
 
+def truthy(value: str) -> bool:
+    """How a yes/no setting reads as text."""
+    return value.lower() in ("1", "true", "yes", "on")
+
+
 def _coerce(kind: Any, value: Any) -> Any:
     if kind in (int, "int"):
         return int(value)
     if kind in (bool, "bool"):
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        return value if isinstance(value, bool) else truthy(str(value))
     if kind in (Path, "Path"):
         return Path(value)
     return str(value)

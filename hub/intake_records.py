@@ -32,7 +32,6 @@ class JournalRows:
 
     def __init__(self, insert: PreparedInsert, dialect: Dialect) -> None:
         self.insert = insert
-        self.dialect = dialect
         self.columns = list(insert.parameter_names(dialect))
 
     def header(self, columns: list[str] | None = None) -> bytes:
