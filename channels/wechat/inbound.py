@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels import base
-from channels.wechat.xmlsafe import XmlRejected, flatten, parse_xml
+from channels.wechat.xmlsafe import XmlRejected, parse_fields
 
 Fields = Mapping[str, str]
 
@@ -218,4 +218,4 @@ def to_inbound(root: Fields, raw: str, account: str) -> base.InboundMessage:
 
 def parse_message(xml_text: str, account: str) -> base.InboundMessage:
     """Parse and map one plaintext WeChat XML message (used by the webhook and the conformance bench)."""
-    return to_inbound(flatten(parse_xml(xml_text)), xml_text, account)
+    return to_inbound(parse_fields(xml_text), xml_text, account)

@@ -1,9 +1,9 @@
 """The Official Account webhook: URL verification (GET) and messages (POST) in plaintext, compatible and
 safe mode. Every rejected request gets a 4xx and one log line with its reason; nothing here logs secrets.
 
-It is a plain WSGI app (werkzeug's Request in, a status line and a short body out), not a Flask blueprint:
-a fan message is the hub's hottest request, and Flask's per-request machinery (contexts, routing, signals,
-hooks, the request proxy) cost about a third of what the hub spends on it. The hub mounts it below
+It is a plain WSGI app (the environ in, a status line and a short body out), not a Flask blueprint: a fan
+message is the hub's hottest request, and Flask's per-request machinery (contexts, routing, signals, hooks,
+the request proxy) cost about a third of what the hub spends on it. The hub mounts it below
 /webhooks/wechat."""
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
+from urllib.parse import parse_qsl
 
-from werkzeug.wrappers import Request
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from channels.base import AccountConfig, AccountLookup, InboundMessage, OnMessage, WebhookRejected
 from channels.wechat.crypto import CryptoError, MessageCrypto, sign, signature_matches
 from channels.wechat.inbound import CHANNEL, parse_message
 from channels.wechat.replies import ReplyEncoder, render_reply
-from channels.wechat.xmlsafe import XmlRejected, child_text, decode_utf8, parse_xml
+from channels.wechat.xmlsafe import XmlRejected, decode_utf8, parse_fields
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -56,6 +58,38 @@ class Response(NamedTuple):
             headers.append(("Allow", self.allow))
         start_response(f"{self.status} {HTTPStatus(self.status).phrase}", headers)
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
+
+
+class Request:
+    """What the webhook reads of a request, straight from the WSGI environ: the method, the query arguments
+    (the first of a repeated name, as werkzeug's) and the body. werkzeug's Request with its MultiDict and
+    lazy properties cost 20-45 µs a message against 9-17 µs for this."""
+
+    __slots__ = ("environ", "method", "args")
+
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        self.environ = environ
+        self.method: str = environ.get("REQUEST_METHOD", "GET").upper()
+        # PEP 3333 hands the query over as latin-1; its bytes are UTF-8, as werkzeug reads them.
+        query = environ.get("QUERY_STRING", "").encode("latin-1", "replace").decode("utf-8", "replace")
+        args: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            args.setdefault(name, value)
+        self.args = args
+
+    @property
+    def content_length(self) -> int | None:
+        return get_content_length(self.environ)
+
+    @property
+    def stream(self) -> IO[bytes]:
+        """The body, to be read once (empty when its length is unknown and the server does not end it, as
+        werkzeug's)."""
+        return get_input_stream(self.environ)
+
+    @property
+    def remote_addr(self) -> str | None:
+        return self.environ.get("REMOTE_ADDR")
 
 
 def _reject(request: Request, key: str, exc: WebhookRejected) -> Response:
@@ -99,9 +133,12 @@ def _read_body(request: Request, max_bytes: int) -> bytes:
         raise WebhookRejected(413, f"body of {length} bytes exceeds the limit of {max_bytes}")
     # Read up to one byte past the limit, looping (a stream read may return short): Content-Length may be
     # absent (chunked) or lie.
-    chunks, size = [], 0
+    chunks, size, stream = [], 0, request.stream
     while size <= max_bytes:
-        chunk = request.stream.read(max_bytes + 1 - size)
+        try:
+            chunk = stream.read(max_bytes + 1 - size)
+        except ClientDisconnected as exc:
+            raise WebhookRejected(400, "body ended before its Content-Length") from exc
         if not chunk:
             break
         chunks.append(chunk)
@@ -154,8 +191,7 @@ def _decrypted_xml(
         raise WebhookRejected(403, "encrypted request without msg_signature")
     _check_timestamp(timestamp, settings)
     crypto = _crypto(account)
-    envelope = parse_xml(decode_utf8(body))
-    encrypted = child_text(envelope, "Encrypt")
+    encrypted = (parse_fields(decode_utf8(body)).get("Encrypt") or "").strip()
     if not encrypted:
         raise WebhookRejected(400, "encrypted request without <Encrypt>")
     try:

@@ -219,6 +219,10 @@ def _bad_requests(hook: Webhook) -> dict[str, tuple[object, int]]:
         headers={"Transfer-Encoding": "chunked"},
         environ_overrides={"wsgi.input_terminated": True},
     )
+    cut_short = hook.client.post(  # Content-Length promises more than arrives (a client gone mid-body)
+        hook.url("plain", plain_query()), input_stream=io.BytesIO(TEXT_XML.encode()[:50]),
+        headers={"Content-Length": str(len(TEXT_XML.encode()))},
+    )
     return {
         "forged-signature": (hook.post_plain(TEXT_XML, token="not-the-token"), 403),
         "missing-signature": (hook.client.post(hook.url("plain", {"timestamp": str(now), "nonce": "1"}),
@@ -251,6 +255,7 @@ def _bad_requests(hook: Webhook) -> dict[str, tuple[object, int]]:
                                             + TEXT_XML.replace("this is a test", "\xe9").encode("latin-1")), 400),
         "too-large": (hook.post_plain("<xml>" + "a" * MAX_BODY + "</xml>"), 413),
         "too-large-chunked": (chunked, 413),
+        "cut-short": (cut_short, 400),
         "unknown-key": (hook.post_plain(TEXT_XML, key="nope"), 404),
         "other-channel-key": (hook.post_plain(TEXT_XML, key="wecom"), 404),
     }
