@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -27,10 +27,9 @@ from hub import kb_effects
 from hub.group_commit import shared_group_commit
 from hub.intake_journal import IntakeJournal, journal_for
 from hub.intake_journal import enabled as journal_enabled
-from hub.intake_records import Follow
 from hub.models import IN, RECEIVED, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
 from hub.prepared import BoundRow, PreparedInsert, PreparedStatement
-from hub.replies import FanRefLike, outbound_values, record_outbound, reply_meta
+from hub.replies import FanRefLike, record_outbound, reply_meta
 from hub.state import HubState
 
 log = logging.getLogger("hub.accept")
@@ -235,14 +234,14 @@ def message_journal(state: HubState) -> IntakeJournal | None:
     """The intake journal of inbound messages, None where it is off."""
     journal = state.extras.get("message_journal")
     if journal is None:
-        journal = journal_for(state, _INSERT_MESSAGE, _journaled_follow) if journal_enabled(state) else False
+        journal = journal_for(state, _INSERT_MESSAGE, _after_journaled) if journal_enabled(state) else False
         state.extras["message_journal"] = journal
     return journal or None
 
 
 def recover_journals(state: HubState) -> int:
     """Load the intake journals that stopped processes left (whether or not this process journals)."""
-    return journal_for(state, _INSERT_MESSAGE, _journaled_follow).recover()
+    return journal_for(state, _INSERT_MESSAGE, _after_journaled).recover()
 
 
 def _journaled_reply(reply: Reply) -> dict[str, Any]:
@@ -256,13 +255,11 @@ class _RowFan:
     identity_id: int
 
 
-def _journaled_follow(dialect: Dialect, message_id: int, row: dict[str, Any], after: dict[str, Any]) -> Follow:
-    """What `store` writes with a journaled message, as `write` there does: its passive reply, right after it."""
+def _after_journaled(conn: Connection, message_id: int, row: dict[str, Any], after: dict[str, Any]) -> None:
+    """What `store` writes after a journaled message's INSERT: its passive reply, as `write` there does."""
     reply = Reply(after["text"], after["source"], after.get("meta") or {})
-    fan = _RowFan(row["account_id"], row["fan_id"], row["identity_id"])
-    values = outbound_values(fan, message_id, reply.text, source=reply.source, via="passive", meta=reply_meta(reply))
-    return Follow([_INSERT_MESSAGE.bind(dialect, values)],
-                  lambda conn: kb_effects.apply(conn, message_id, row["text"] or "", reply))
+    _record_reply(conn, _RowFan(row["account_id"], row["fan_id"], row["identity_id"]), message_id,
+                  row["text"] or "", reply)
 
 
 def _record_reply(conn: Connection, fan: FanRefLike, message_id: int, text: str, reply: Reply) -> None:

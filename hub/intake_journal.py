@@ -52,7 +52,7 @@ from typing import Any, BinaryIO
 from hub import inbox
 from hub.config import truthy
 from hub.intake_loader import JournalLoader
-from hub.intake_records import Follower, JournalRows, Record
+from hub.intake_records import AfterInsert, JournalRows, Record
 from hub.prepared import PreparedInsert
 from hub.state import HubState
 
@@ -76,11 +76,11 @@ def enabled(state: HubState) -> bool:
 class IntakeJournal:
     """This process's journal for one table (the inbound messages) and the thread that loads it."""
 
-    def __init__(self, state: HubState, insert: PreparedInsert, follow: Follower) -> None:
+    def __init__(self, state: HubState, insert: PreparedInsert, after_insert: AfterInsert) -> None:
         self.state = state
         self.rows = JournalRows(insert, state.engine.dialect)
         self.directory = Path(state.config.instance_path) / DIRECTORY
-        self.loader = JournalLoader(state, self.rows, follow, self.directory / "rejected.jsonl")
+        self.loader = JournalLoader(state, self.rows, after_insert, self.directory / "rejected.jsonl")
         self._lock = threading.Lock()  # appends (each one write) against rotation
         self._progress = threading.Condition()
         self._wake = threading.Event()
@@ -95,9 +95,8 @@ class IntakeJournal:
     # -- the request's side ------------------------------------------------------------------------------
 
     def append(self, parameters: Any, after: Any = None) -> bool:
-        """Journal one row, bound by the insert's `bind`, and `after` (JSON) from which the journal's follower
-        makes what is written with the row; False when it could not be (the caller then writes to the database
-        itself)."""
+        """Journal one row, bound by the insert's `bind`, and `after` (JSON) for `after_insert` to write in the
+        same transaction; False when it could not be (the caller then writes to the database itself)."""
         data = self.rows.encode(parameters, after)
         with self._lock:
             if self._pid != os.getpid():
@@ -265,13 +264,13 @@ class IntakeJournal:
             yield offset
 
 
-def journal_for(state: HubState, insert: PreparedInsert, follow: Follower) -> IntakeJournal:
+def journal_for(state: HubState, insert: PreparedInsert, after_insert: AfterInsert) -> IntakeJournal:
     """This process's journal for the rows of `insert` (one per state and table)."""
     journals: dict[str, IntakeJournal] = state.extras.setdefault("intake_journals", {})
     name = insert.plain.table.name  # type: ignore[attr-defined]
     found = journals.get(name)
     if found is None:
-        found = journals.setdefault(name, IntakeJournal(state, insert, follow))
+        found = journals.setdefault(name, IntakeJournal(state, insert, after_insert))
     return found
 
 

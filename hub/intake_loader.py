@@ -14,8 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from hub import inbox, metrics
 from hub.group_commit import shared_group_commit
-from hub.intake_records import Follower, JournalRows, Record
-from hub.prepared import PreparedStatement
+from hub.intake_records import AfterInsert, JournalRows, Record
 from hub.state import HubState
 
 log = logging.getLogger("hub.intake_journal")
@@ -24,12 +23,11 @@ CHUNK = 200  # rows per INSERT statement
 
 
 class JournalLoader:
-    def __init__(self, state: HubState, rows: JournalRows, follow: Follower, rejected: Path) -> None:
+    def __init__(self, state: HubState, rows: JournalRows, after_insert: AfterInsert, rejected: Path) -> None:
         self.state = state
         self.rows = rows
-        self.follow = follow
+        self.after_insert = after_insert  # (connection, new key, the row by column, the record's "a")
         self.table: Table = rows.insert.plain.table  # type: ignore[assignment]
-        self._largest_key = PreparedStatement(select(func.max(rows.insert.key)))
         self.natural_key = rows.insert.natural_key  # the unique key that makes a second copy a duplicate
         self.rejected = rejected  # where rows the database refuses for good are kept
 
@@ -47,45 +45,16 @@ class JournalLoader:
 
     def _write(self, conn: Connection, records: list[Record]) -> list[int]:
         """Insert the rows of `records` and what follows each, in `conn`'s transaction and in journal order
-        (keys follow arrival: "the answer before this message" is found by key); returns the records' keys."""
-        if conn.dialect.name == "sqlite":
-            return self._write_predicted(conn, records)
-        ids: list[int] = []  # one statement for each run of rows up to one with something to follow
+        (keys follow arrival: "the answer before this message" is found by key), one statement for each run
+        of rows up to one with something to follow."""
+        ids: list[int] = []
         start = 0
         for end, (row, after) in enumerate(records, 1):
             if after is not None or end == len(records):
                 ids += self.rows.insert.insert_rows(conn, [row for row, _ in records[start:end]])
                 start = end
                 if after is not None:
-                    follow = self.follow(conn.dialect, ids[-1], self.rows.named(row), after)
-                    if follow.rows:
-                        self.rows.insert.insert_rows(conn, follow.rows)
-                    if follow.effects is not None:
-                        follow.effects(conn)
-        return ids
-
-    def _write_predicted(self, conn: Connection, records: list[Record]) -> list[int]:
-        """SQLite gives each row of an INSERT the table's largest key plus one, row after row (what
-        PreparedInsert.insert_rows relies on), so in a write transaction the keys of the rows and of what
-        follows them are known before the insert: a chunk and its follow-ups are one statement. The keys the
-        insert reports are checked against the prediction; a difference undoes the transaction."""
-        first = (self._largest_key.run(conn, {}) or 0) + 1
-        rows: list[Any] = []
-        ids: list[int] = []
-        effects: list[Callable[[Connection], None]] = []
-        for row, after in records:
-            ids.append(first + len(rows))
-            rows.append(row)
-            if after is not None:
-                follow = self.follow(conn.dialect, ids[-1], self.rows.named(row), after)
-                rows += follow.rows
-                if follow.effects is not None:
-                    effects.append(follow.effects)
-        keys = self.rows.insert.insert_rows(conn, rows)
-        if keys[0] != first:
-            raise RuntimeError(f"{self.table.name}: keys from {keys[0]}, not the predicted {first}")
-        for effect in effects:
-            effect(conn)
+                    self.after_insert(conn, ids[-1], self.rows.named(row), after)
         return ids
 
     def _insert(self, records: list[Record]) -> None:

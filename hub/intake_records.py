@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,19 +22,7 @@ def _encode(value: Any) -> str:
 
 
 Record = tuple[Any, Any]  # a row's bound parameters, and what to write after inserting it (or None)
-
-
-@dataclass(frozen=True)
-class Follow:
-    """What a journaled row brings with it: rows of the same table to insert right after it (bound by the
-    journal's insert; their keys follow its key), and other writes once they are in."""
-
-    rows: list[Any]
-    effects: Callable[[Connection], None] | None = None
-
-
-# (dialect, the journaled row's key, the row by column, the record's "a") -> what follows the row
-Follower = Callable[[Dialect, int, dict[str, Any], Any], Follow]
+AfterInsert = Callable[[Connection, int, dict[str, Any], Any], None]
 
 
 class JournalRows:

@@ -49,8 +49,7 @@ class _Compiled:
 
 
 class PreparedStatement:
-    """A Core statement (DML, or a SELECT of one value) whose parameters are all named `bindparam`s, run on the
-    DB-API cursor of a Connection.
+    """A Core statement whose parameters are all named `bindparam`s, run on the DB-API cursor of a Connection.
 
     Every parameter must be given a value (an INSERT binds all the columns it names, defaults included).
     """
@@ -70,8 +69,8 @@ class PreparedStatement:
             sql = statement.compile(dialect=dialect)
             names = tuple(sql.positiontup) if sql.positional else tuple(sql.bind_names.values())
             processors = tuple(sql.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
-            returns_rows = bool(sql.effective_returning) or bool(getattr(statement, "is_select", False))
-            compiled = _Compiled(sql.string, names, processors, bool(sql.positional), returns_rows, lastrowid)
+            compiled = _Compiled(sql.string, names, processors, bool(sql.positional), bool(sql.effective_returning),
+                                 lastrowid)
             self._by_dialect[dialect.name] = compiled
         return compiled
 

@@ -41,27 +41,6 @@ def claim_reply(session: Session, message_id: int, new_state: str) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def outbound_values(
-    fan: FanRefLike,
-    reply_to_id: int,
-    text: str,
-    *,
-    source: str,
-    via: str,
-    meta: dict | None = None,
-    dedupe_key: str | None = None,
-) -> dict:
-    """Every column of an outbound message's row (a prepared INSERT binds them all); its dedupe key defaults
-    to one automatic reply per inbound message."""
-    now = utcnow()
-    return dict(
-        _UNSET, account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=OUT,
-        kind="text", text=text, dedupe_key=dedupe_key or f"reply:{reply_to_id}", sent_at=now, received_at=now,
-        status=SENT if via == "passive" else QUEUED, reply_state="none", reply_to_id=reply_to_id, source=source,
-        via=via, attempts=0, processed_at=now if via == "passive" else None, meta=meta or {}, raw="",
-    )
-
-
 def record_outbound(
     session: Session | Connection,
     fan: FanRefLike,
@@ -76,13 +55,19 @@ def record_outbound(
 ) -> int:
     """Store an outbound message (sent for passive replies, queued for the API); returns its id.
 
-    Idempotent by its dedupe key (see outbound_values). `fresh` says the inbound message was inserted in this
-    same transaction, so no earlier reply can exist.
+    Idempotent by `dedupe_key` (default: one automatic reply per inbound message). `fresh` says the
+    inbound message was inserted in this same transaction, so no earlier reply can exist.
     """
-    values = outbound_values(fan, reply_to_id, text, source=source, via=via, meta=meta, dedupe_key=dedupe_key)
+    key = dedupe_key or f"reply:{reply_to_id}"
+    now = utcnow()
+    values = dict(
+        account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=OUT, kind="text",
+        text=text, dedupe_key=key, sent_at=now, received_at=now, status=SENT if via == "passive" else QUEUED,
+        reply_state="none", reply_to_id=reply_to_id, source=source, via=via, attempts=0,
+        processed_at=now if via == "passive" else None, meta=meta or {}, raw="",
+    )
     if fresh:
-        return _INSERT_FRESH.run(session, values)
-    key = values["dedupe_key"]
+        return _INSERT_FRESH.run(session, {**_UNSET, **values})
     existing = session.scalar(select(Message.id).where(Message.dedupe_key == key))
     if existing is not None:
         return existing
