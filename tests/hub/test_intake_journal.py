@@ -103,6 +103,60 @@ def test_journaled_messages_and_passive_replies_are_stored_in_order(brand: Any, 
     assert len(brand.outbox("fan-1")) == 0  # the passive reply was the answer: nothing sent twice
 
 
+def test_journaled_replies_follow_their_messages_while_another_process_writes(
+        brand: Any, state: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The other web process's direct writes interleave with the loader's (its own connection and writer
+    lock); no load may fail over it (a failed load waits RETRY_SECONDS), and each reply still follows the
+    message it answers (on SQLite with the next key: one writer at a time, message and reply in one go)."""
+    import threading
+
+    from hub.db import make_engine
+    from hub.group_commit import GroupCommit
+
+    other_engine = make_engine(state.config)
+    other = GroupCommit(other_engine)
+    account = account_id(state, brand)
+    stop = threading.Event()
+    direct: list[int] = []
+
+    def other_process() -> None:
+        while not stop.is_set():
+            message = inbound("别处", f"other-{len(direct)}", sender="fan-other")
+            row = inbound_row(state, fan_for(state, account, message), message, False, datetime.now(UTC))
+            direct.append(other.insert(row))
+            time.sleep(0.001)
+
+    brand.say("fan-9", text="你好")  # a new fan is written directly; what follows is journaled
+    caplog.set_level(logging.WARNING, "hub.intake_journal")
+    writer = threading.Thread(target=other_process)
+    writer.start()
+    try:
+        for n in range(30):
+            assert brand.say("fan-9", text="价格" if n % 2 else f"第{n}句")["status"] == 200
+    finally:
+        stop.set()
+        writer.join()
+        other.close()
+        other_engine.dispose()
+    started = time.monotonic()
+    assert flush_all(state)
+    assert time.monotonic() - started < intake_journal.RETRY_SECONDS
+    assert [r.getMessage() for r in caplog.records if r.name == "hub.intake_journal"] == []
+    rows = messages(state)
+    fan_rows = [m for m in rows if m.external_id is None or not m.external_id.startswith("other-")]
+    assert len([m for m in fan_rows if m.direction == "in"]) == 31 and len(direct) > 0
+    assert len([m for m in rows if (m.external_id or "").startswith("other-")]) == len(direct)
+    replies = {m.reply_to_id: m for m in rows if m.direction == "out"}
+    assert len(replies) == 15
+    for message in fan_rows:
+        if message.text == "价格":
+            reply = replies[message.id]
+            assert reply.text == "旗舰款 2999 元" and reply.via == "passive"
+            assert reply.id > message.id
+            if state.engine.dialect.name == "sqlite":
+                assert reply.id == message.id + 1
+
+
 def test_a_delivery_journaled_twice_is_stored_once_with_the_same_reply(brand: Any, state: Any) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
