@@ -660,7 +660,8 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     delivery_failures += dup["deliveries"] - dup["ok"]
     rows = [m for m in stored_msgids(database_url) if m and m.startswith(run_id)]
     stored_ids = set(rows)
-    missing = len(expected - stored_ids)
+    missing_ids = expected - stored_ids
+    missing = len(missing_ids)
     unexpected = len(stored_ids - expected)
     dup_msgids = set(dup["msgids"])
     dup["stored"] = sum(1 for m in rows if m in dup_msgids)
@@ -669,8 +670,8 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "lost": max(missing, len(expected) - stored, 0), "duplicated": max(len(rows) - len(stored_ids),
                                                                             stored - len(expected), 0),
         "missing_msgids": missing, "unexpected_msgids": unexpected,
-        "missing_sample": sorted(expected - stored_ids)[:10],
-        "missing_found_in": found_in_intake_files(instance, expected - stored_ids),
+        "missing_sample": sorted(missing_ids)[:10],
+        "missing_found_in": found_in_intake_files(instance, missing_ids),
         "unexpected_sample": sorted(stored_ids - expected)[:10], "delivery_failures": delivery_failures,
         "wrk_unanswered_redelivered": sum(w["cut_off"] for w in wrk_runs),
     }
