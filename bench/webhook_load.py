@@ -231,6 +231,8 @@ def found_in_intake_files(instance: Path, msgids: set[str]) -> dict[str, int]:
     """For MsgIds missing from the database: how many are in an intake journal a stopped hub left behind, and
     how many in the rows the database refused (rejected.jsonl); the rest are nowhere."""
     found = {"journal left behind": 0, "rejected.jsonl": 0, "nowhere": 0}
+    if not msgids:
+        return found
     files = {path: path.read_bytes() for path in (instance / "intake").glob("*") if path.is_file()}
     for msgid in msgids:
         needle = f'"{msgid}"'.encode()
