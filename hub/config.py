@@ -29,6 +29,9 @@ class Config:
     stale_processing_seconds: int = 300  # a message "processing" this long lost its worker
     send_max_attempts: int = 5
     intake_journal: str = "auto"  # auto (on with SQLite) | on | off: see hub.intake_journal
+    session_idle_minutes: int = 60  # a console session unused this long ends (see hub.auth)
+    session_max_hours: int = 12  # and any console session ends this long after its login
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed
     log_format: str = "json"  # json | text
     log_level: str = "INFO"
     testing: bool = False
