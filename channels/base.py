@@ -114,6 +114,16 @@ class TokenCache(Protocol):
     def lock(self, key: str, timeout_seconds: float) -> AbstractContextManager[Any]: ...
 
 
+class ReplayMemory(Protocol):
+    """What a webhook saw recently, shared by every web process (the hub backs it with Redis, SET NX EX).
+
+    `remember` keeps `value` under `key` for `ttl_seconds` unless the key holds a value already, and returns
+    the value it held before: None for a new key. None also when the memory cannot be reached; the caller
+    then goes on unchecked (the hub's choice: a message is never refused because Redis is down)."""
+
+    def remember(self, key: str, value: str, ttl_seconds: int) -> str | None: ...
+
+
 # The hub's answer to a webhook: given a message, return the passive reply or None ("success").
 OnMessage = Callable[[InboundMessage], OutboundMessage | None]
 # How a webhook finds an account by the key in its URL; None means unknown (404).

@@ -23,6 +23,7 @@ from hub.health import bp as health_bp
 from hub.kb_index import kb_service
 from hub.logs import setup_logging
 from hub.redis_conn import make_redis
+from hub.replay_memory import RedisReplayMemory
 from hub.state import HubState, set_current
 from hub.webhook_mount import mount_webhooks
 from hub.webhooks import WebhookHandler
@@ -90,6 +91,7 @@ def _mount_webhooks(app: Flask, state: HubState) -> None:
         handler.lookup,
         max_body_bytes=state.config.max_body_bytes,
         replay_window_seconds=state.config.replay_window_seconds,
+        replay_memory=RedisReplayMemory(state.redis),
     )
     app.wsgi_app = mount_webhooks(app.wsgi_app, {WeChatChannel.name: wechat})  # type: ignore[method-assign]
 

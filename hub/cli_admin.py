@@ -38,6 +38,9 @@ def account_group() -> None:
 @click.option("--app-id", default=None, help="wechat: AppID.")
 @click.option("--app-secret", default=None, help="wechat: AppSecret.")
 @click.option("--aes-key", default=None, help="EncodingAESKey (43 characters); wechat: enables safe mode.")
+@click.option("--mode", type=click.Choice(["plaintext", "compatible", "safe"]), default=None,
+              help="wechat: plaintext or safe (the default without / with --aes-key), or compatible (both) "
+                   "while WeChat's console is switched between them.")
 @click.option("--corp-id", default=None, help="wecom: CorpID.")
 @click.option("--agent-id", default=None, help="wecom: AgentId.")
 @click.option("--secret", default=None, help="wecom: app Secret; community: webhook secret.")
@@ -55,6 +58,10 @@ def account_add(channel: str, **opts: str | None) -> None:
     if missing:
         raise click.ClickException(f"{channel} accounts need {', '.join(missing)}")
     settings: dict[str, str] = {}
+    if channel == "wechat" and opts.get("mode"):
+        if opts["mode"] != "plaintext" and not opts.get("aes_key"):
+            raise click.ClickException(f"--mode {opts['mode']} needs --aes-key")
+        settings["mode"] = str(opts["mode"])
     if channel == "wecom":
         opts["app_id"], opts["app_secret"] = opts["corp_id"], opts["secret"]
         settings["agent_id"] = str(opts["agent_id"])
@@ -71,7 +78,8 @@ def account_add(channel: str, **opts: str | None) -> None:
 def account_list() -> None:
     with Session(command_state().engine) as session:
         for account in session.exec(select(Account).order_by(Account.id)).all():
-            mode = "safe mode" if account.aes_key else "plaintext"
+            mode = (account.settings or {}).get("mode") or ("safe" if account.aes_key else "plaintext")
+            mode = f"{mode} mode" if mode != "plaintext" else mode
             click.echo(f"{account.key:<20} {account.channel:<10} {account.app_id:<24} {mode}")
 
 

@@ -16,6 +16,7 @@ from channels.base import (
     OnMessage,
     OutboundMessage,
     PermanentSendError,
+    ReplayMemory,
     TokenCache,
     TransientSendError,
 )
@@ -58,9 +59,11 @@ class WeChatChannel:
         replay_window_seconds: int = 300,
         reply_encoder: ReplyEncoder = render_reply,
         clock: Callable[[], float] = time.time,
+        replay_memory: ReplayMemory | None = None,
     ) -> WebhookApp:
-        """The webhook as a WSGI app serving "/<key>"; the hub mounts it at /webhooks/wechat."""
-        settings = WebhookSettings(max_body_bytes, replay_window_seconds, reply_encoder, clock)
+        """The webhook as a WSGI app serving "/<key>"; the hub mounts it at /webhooks/wechat. `replay_memory`
+        (shared by the web processes) lets it refuse replayed plaintext-mode requests."""
+        settings = WebhookSettings(max_body_bytes, replay_window_seconds, reply_encoder, clock, replay_memory)
         return WebhookApp(on_message, lookup, settings)
 
     # -- API calls ---------------------------------------------------------------------------------------

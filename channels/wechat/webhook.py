@@ -1,6 +1,16 @@
 """The Official Account webhook: URL verification (GET) and messages (POST) in plaintext, compatible and
 safe mode. Every rejected request gets a 4xx and one log line with its reason; nothing here logs secrets.
 
+The account's mode (`message_mode`) decides what a POST may be: safe mode only encrypted messages, plaintext
+mode only plaintext ones, compatible mode both (the state to be in while switching WeChat's console between
+the two). In plaintext mode WeChat signs only token, timestamp and nonce, not the body, so a captured request
+URL would carry any body for the whole replay window: the webhook remembers the (timestamp, nonce) of each
+plaintext message with a digest of its body (`WebhookSettings.replay_memory`, shared by every web process) and
+refuses a different body under a pair already seen; a retry with the same body goes through (and is answered
+as a retry by the hub's dedupe). Encrypted messages need no such memory: msg_signature covers the ciphertext,
+so a replayed URL can only carry the very message it was signed for — except in compatible mode, where the
+same URL stripped of its encryption would be taken as plaintext, so there they claim their pair too.
+
 It is a plain WSGI app (the environ in, a status line and a short body out), not a Flask blueprint: a fan
 message is the hub's hottest request, and Flask's per-request machinery (contexts, routing, signals, hooks,
 the request proxy) cost about a third of what the hub spends on it. The hub mounts it below
@@ -8,6 +18,7 @@ the request proxy) cost about a third of what the hub spends on it. The hub moun
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
@@ -20,7 +31,14 @@ from urllib.parse import parse_qsl
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import get_content_length, get_input_stream
 
-from channels.base import AccountConfig, AccountLookup, InboundMessage, OnMessage, WebhookRejected
+from channels.base import (
+    AccountConfig,
+    AccountLookup,
+    InboundMessage,
+    OnMessage,
+    ReplayMemory,
+    WebhookRejected,
+)
 from channels.wechat.crypto import CryptoError, MessageCrypto, sign, signature_matches
 from channels.wechat.inbound import CHANNEL, parse_message
 from channels.wechat.replies import ReplyEncoder, render_reply
@@ -33,6 +51,10 @@ log = logging.getLogger("channels.wechat")
 
 MAX_ECHOSTR = 1024
 
+# How an account's messages arrive (WeChat's console: 服务器配置 → 消息加解密方式).
+PLAINTEXT, COMPATIBLE, SAFE = "plaintext", "compatible", "safe"
+MODES = (PLAINTEXT, COMPATIBLE, SAFE)
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
@@ -40,6 +62,20 @@ class WebhookSettings:
     replay_window_seconds: int = 300
     reply_encoder: ReplyEncoder = render_reply
     clock: Callable[[], float] = time.time
+    # Where the (timestamp, nonce) pairs of plaintext messages are remembered; None: not checked.
+    replay_memory: ReplayMemory | None = None
+
+
+def message_mode(account: AccountConfig) -> str:
+    """The account's mode: `settings["mode"]` when set (plaintext, compatible or safe), otherwise safe with an
+    EncodingAESKey and plaintext without (what `hub account add wechat [--aes-key]` has always meant)."""
+    mode = account.settings.get("mode")
+    if mode is None:
+        return SAFE if account.aes_key else PLAINTEXT
+    if mode not in MODES:
+        log.error("wechat account %r is misconfigured: mode %r is not one of %s", account.key, mode, MODES)
+        raise WebhookRejected(403, "account misconfigured: its mode must be plaintext, compatible or safe")
+    return str(mode)
 
 
 class Response(NamedTuple):
@@ -173,7 +209,7 @@ def verify_url(request: Request, account: AccountConfig, settings: WebhookSettin
 
 
 def _decrypted_xml(
-    request: Request, account: AccountConfig, body: bytes, settings: WebhookSettings
+    request: Request, account: AccountConfig, mode: str, body: bytes, settings: WebhookSettings
 ) -> tuple[str, bool]:
     """The message XML of a POST after authentication, and whether the request was encrypted."""
     args = request.args
@@ -182,7 +218,14 @@ def _decrypted_xml(
         if not signature_matches(sign(account.token, timestamp, nonce), args.get("signature")):
             raise WebhookRejected(403, "missing or forged signature")
         _check_timestamp(timestamp, settings)
+        if mode == SAFE:
+            raise WebhookRejected(
+                403, "plaintext request but the account is in safe mode (encrypted messages only): set WeChat's "
+                "消息加解密方式 to 安全模式, or the account's mode to compatible while switching"
+            )
         return decode_utf8(body), False
+    if mode == PLAINTEXT and account.aes_key:  # without a key, _crypto says so
+        raise WebhookRejected(403, "encrypted request but the account is in plaintext mode")
 
     # Safe and compatible mode: msg_signature covers the ciphertext; the plaintext fields that compatible
     # mode also sends are not authenticated, so only the decrypted message is used.
@@ -198,6 +241,23 @@ def _decrypted_xml(
         return crypto.decrypt_verified(msg_signature, timestamp, nonce, encrypted), True
     except CryptoError as exc:
         raise WebhookRejected(exc.status, exc.reason) from exc
+
+
+def _check_replay(request: Request, account: AccountConfig, body: bytes, settings: WebhookSettings) -> None:
+    """Refuse a message whose signed (timestamp, nonce) came before with a different body.
+
+    The pair is remembered per account until its timestamp leaves the replay window (after that
+    _check_timestamp refuses it anyway); processes on other machines must keep their clocks in step (NTP)."""
+    memory = settings.replay_memory
+    if memory is None:
+        return
+    args = request.args
+    timestamp = int(args["timestamp"])  # checked by _check_timestamp
+    ttl = timestamp + settings.replay_window_seconds - int(settings.clock()) + 1
+    digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+    seen = memory.remember(f"{CHANNEL}:{account.key}:{timestamp}:{args.get('nonce', '')}", digest, max(1, ttl))
+    if seen is not None and seen != digest:
+        raise WebhookRejected(403, "a different body under a timestamp and nonce already used: a replayed request")
 
 
 def _reply_body(
@@ -225,11 +285,16 @@ def receive(
 ) -> Response:
     """POST: authenticate, decrypt, parse, hand to the hub, answer with its passive reply or "success"."""
     body = _read_body(request, settings.max_body_bytes)
+    mode = message_mode(account)
     try:
-        xml, encrypted = _decrypted_xml(request, account, body, settings)
+        xml, encrypted = _decrypted_xml(request, account, mode, body, settings)
         inbound = parse_message(xml, account.key)
     except XmlRejected as exc:
         raise WebhookRejected(400, exc.reason) from exc
+    # After parsing: only a message the hub takes claims its pair. An encrypted one needs the check only in
+    # compatible mode, where its URL stripped of encrypt_type and msg_signature would be taken as plaintext.
+    if not encrypted or mode == COMPATIBLE:
+        _check_replay(request, account, body, settings)
     return _reply_body(account, inbound, on_message, encrypted, settings)
 
 
