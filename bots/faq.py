@@ -4,6 +4,7 @@ otherwise — and notice when a fan says the last answer did not help."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -19,7 +20,8 @@ UNHELPFUL_TEXT = "抱歉没能帮到您，已为您转接人工客服，请稍�
 _UNHELPFUL = re.compile(
     r"^(没用|没有用|不对|不是|答非所问|没帮助|没有帮助|看不懂|不行|还是不行|人工|转人工|人工客服|找人工)[!！。.?？]*$"
 )
-_CHOICE = re.compile(r"^\s*([1-9])\s*$")
+# A number from the "您是想问…" list: "2", " 2 ", full-width "２", "②", "2." or "2、".
+_CHOICE = re.compile(r"^\s*([1-9])\s*[.。、)）]?\s*$")
 # Intents that are not questions for the knowledge base (see the intent classifier).
 _NOT_FOR_KB = {"chitchat"}
 
@@ -71,7 +73,7 @@ def faq_bot(message: InboundMessage, context: BotContext) -> Decision:
     last = _recent(context.last_answer, datetime.now(UTC))
     if last:
         meta = last.get("meta") or {}
-        choice = _CHOICE.match(text)
+        choice = _CHOICE.match(unicodedata.normalize("NFKC", text))
         suggestions = meta.get("suggestions") or []
         if choice and int(choice.group(1)) <= len(suggestions):
             return _answer(kb, str(suggestions[int(choice.group(1)) - 1]), 1.0)

@@ -51,11 +51,15 @@ def _codes(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _kgram_hashes(codes: np.ndarray, max_n: int) -> np.ndarray:
-    """(max_n, N) hashes: row k-1 holds the hash of codes[p : p+k] (garbage where p+k > N)."""
+    """(max_n, N) hashes: row k-1 holds the hash of codes[p : p+k] (garbage where p+k > N).
+
+    N may be shorter than max_n (a one-character message is 4 codes: BOS, it, EOS, SEP): rows of
+    k-grams longer than the whole array stay zero, which every caller masks out by `room >= k`.
+    """
     n = len(codes)
     H = np.zeros((max_n, n), dtype=np.uint64)
     H[0] = _mix(codes + np.uint64(1))
-    for k in range(2, max_n + 1):
+    for k in range(2, min(max_n, n) + 1):
         H[k - 1, : n - k + 1] = _mix(H[k - 2, : n - k + 1] * _P + codes[k - 1 :])
     return H
 

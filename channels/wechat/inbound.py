@@ -7,6 +7,9 @@ on the flattened message (path -> text), so it does not depend on the wire forma
 
 from __future__ import annotations
 
+import hashlib
+import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -30,18 +33,55 @@ _MESSAGE_KINDS = {
 }
 
 
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
+# WeChat's numbers: ASCII digits (int() would also take "１２", "1_000" and 5,000-digit strings), and decimals
+# without nan/inf. A value that is present but not such a number is refused with a 400 naming the field.
+_INT = re.compile(r"[0-9]{1,20}")
+_DECIMAL = re.compile(r"[-+]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][-+]?[0-9]{1,3})?")
+MAX_CREATE_TIME = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
+MAX_MSG_ID = 2**64 - 1  # MsgId is a 64-bit integer
+MAX_COUNT = 2**53  # counts of a mass or template send (stored in JSON, which is exact up to here)
+MAX_SCALE = 1000  # the map zoom of a location message (WeChat sends about 1..20)
+MAX_PRECISION = 1e9  # metres
+# Column limits of what the hub stores from these fields (an openid is 28 characters).
+MAX_SENDER = 128
+MAX_EVENT = 64
+MAX_EVENT_KEY = 256
+MAX_MSG_TYPE = 32
+MAX_EXTERNAL_ID = 200
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
+def _digits(root: Fields, tag: str, low: int, high: int) -> str | None:
+    """A whole-number field in [low, high], as sent; None when it is absent or empty (WeChat leaves some
+    empty)."""
+    value = _get(root, tag)
+    if not value:
         return None
+    if not _INT.fullmatch(value) or not low <= int(value) <= high:
+        raise XmlRejected(f"<{tag}> is not a whole number from {low} to {high}")
+    return value
+
+
+def _int(root: Fields, tag: str, low: int, high: int) -> int | None:
+    value = _digits(root, tag, low, high)
+    return None if value is None else int(value)
+
+
+def _float(root: Fields, tag: str, low: float, high: float) -> float | None:
+    """A decimal field in [low, high] (finite); None when it is absent or empty."""
+    value = _get(root, tag)
+    if not value:
+        return None
+    number = float(value) if _DECIMAL.fullmatch(value) else math.nan
+    if not (math.isfinite(number) and low <= number <= high):
+        raise XmlRejected(f"<{tag}> is not a number from {low:g} to {high:g}")
+    return number
+
+
+def _text(root: Fields, tag: str, limit: int) -> str | None:
+    value = _get(root, tag)
+    if value is not None and len(value) > limit:
+        raise XmlRejected(f"<{tag}> is longer than {limit} characters")
+    return value
 
 
 def _get(root: Fields, tag: str, *, strip: bool = True) -> str | None:
@@ -76,9 +116,9 @@ def _message_fields(kind: str, root: Fields, extra: dict[str, Any]) -> tuple[str
         _put(extra, "thumb_media_id", _get(root, "ThumbMediaId"))
         return "", media_id
     if kind == base.LOCATION:
-        _put(extra, "latitude", _float(_get(root, "Location_X")))
-        _put(extra, "longitude", _float(_get(root, "Location_Y")))
-        _put(extra, "scale", _int(_get(root, "Scale")))
+        _put(extra, "latitude", _float(root, "Location_X", -90, 90))
+        _put(extra, "longitude", _float(root, "Location_Y", -180, 180))
+        _put(extra, "scale", _int(root, "Scale", 0, MAX_SCALE))
         _put(extra, "label", _get(root, "Label"))
         return "", None
     # link
@@ -114,9 +154,9 @@ def _view(root: Fields, key: str | None, extra: dict[str, Any]) -> str:
 
 
 def _location_event(root: Fields, key: str | None, extra: dict[str, Any]) -> str:
-    _put(extra, "latitude", _float(_get(root, "Latitude")))
-    _put(extra, "longitude", _float(_get(root, "Longitude")))
-    _put(extra, "precision", _float(_get(root, "Precision")))
+    _put(extra, "latitude", _float(root, "Latitude", -90, 90))
+    _put(extra, "longitude", _float(root, "Longitude", -180, 180))
+    _put(extra, "precision", _float(root, "Precision", 0, MAX_PRECISION))
     return ""
 
 
@@ -128,7 +168,7 @@ def _job_finish(root: Fields, key: str | None, extra: dict[str, Any]) -> str:
         ("SentCount", "sent_count"),
         ("ErrorCount", "error_count"),
     ):
-        _put(extra, name, _int(_get(root, tag)))
+        _put(extra, name, _int(root, tag, 0, MAX_COUNT))
     return ""
 
 
@@ -154,27 +194,39 @@ _EVENTS: dict[str, Callable[[Fields, str | None, dict[str, Any]], str]] = {
 }
 
 
-def _required(root: Fields, tag: str) -> str:
-    value = _get(root, tag)
+def _required(root: Fields, tag: str, limit: int) -> str:
+    value = _text(root, tag, limit)
     if not value:
         raise XmlRejected(f"missing <{tag}>")
     return value
 
 
+def _external_id(root: Fields, sender: str, created: int, kind: str) -> str:
+    """MsgId for messages, MsgID for mass/template job events; otherwise sender:time:event (or type)."""
+    msg_id = _digits(root, "MsgId", 0, MAX_MSG_ID) or _digits(root, "MsgID", 0, MAX_MSG_ID)
+    if msg_id is not None:
+        return msg_id
+    fallback = f"{sender}:{created}:{kind}"
+    if len(fallback) <= MAX_EXTERNAL_ID:
+        return fallback
+    return "sha256:" + hashlib.sha256(fallback.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def to_inbound(root: Fields, raw: str, account: str) -> base.InboundMessage:
     """Map a parsed <xml> message to an InboundMessage; XmlRejected if a required field is missing."""
-    sender = _required(root, "FromUserName")
-    msg_type = _required(root, "MsgType").lower()
-    created = _int(_required(root, "CreateTime"))
-    if created is None or not 0 <= created < 2**40:
-        raise XmlRejected("CreateTime is not a Unix timestamp")
+    sender = _required(root, "FromUserName", MAX_SENDER)
+    msg_type = _required(root, "MsgType", MAX_MSG_TYPE).lower()
+    # A signed message from the year 10000 is refused here: datetime cannot hold it.
+    created = _int(root, "CreateTime", 0, MAX_CREATE_TIME)
+    if created is None:
+        raise XmlRejected("missing <CreateTime>")
     sent_at = datetime.fromtimestamp(created, tz=UTC)
 
     extra: dict[str, Any] = {}
     _put(extra, "to_user", _get(root, "ToUserName"))
-    event_name = _get(root, "Event")
+    event_name = _text(root, "Event", MAX_EVENT)
     event = event_name.lower() if event_name else None
-    event_key = _get(root, "EventKey")
+    event_key = _text(root, "EventKey", MAX_EVENT_KEY)
     media_id: str | None = None
     text = ""
 
@@ -196,9 +248,7 @@ def to_inbound(root: Fields, raw: str, account: str) -> base.InboundMessage:
         extra["msg_type"] = msg_type
         extra["fields"] = dict(root)
 
-    # MsgId for messages, MsgID for mass/template job events; otherwise sender:time:event (or type).
-    msg_id = _get(root, "MsgId") or _get(root, "MsgID")
-    external_id = msg_id or f"{sender}:{created}:{event or msg_type}"
+    external_id = _external_id(root, sender, created, event or msg_type)
     return base.InboundMessage(
         channel=CHANNEL,
         account=account,
