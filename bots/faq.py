@@ -48,6 +48,14 @@ def recent_faq_entry(last: Mapping[str, Any] | None, now: datetime) -> str | Non
     return str(entry) if entry else None
 
 
+def picks_offered_item(text: str, last: Mapping[str, Any] | None, now: datetime) -> bool:
+    """Whether `text` ("2", "２", "2.") picks an item of the numbered list the bot offered just before."""
+    recent = _recent(last, now)
+    suggestions = ((recent or {}).get("meta") or {}).get("suggestions") or []
+    choice = _CHOICE.match(unicodedata.normalize("NFKC", text))
+    return bool(choice) and int(choice.group(1)) <= len(suggestions)
+
+
 def _candidates(kb: KnowledgeBase, hits: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for hit in hits:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bots.base import BotContext, Decision, Handoff
-from bots.faq import recent_faq_entry
+from bots.faq import picks_offered_item, recent_faq_entry
 from channels.base import InboundMessage
 
 SOURCE = "intent"
@@ -17,9 +17,11 @@ def intent_handoff_bot(message: InboundMessage, context: BotContext) -> Decision
     intent_of = context.services.get("intent_of")
     if intent_of is None or message.is_event or not message.text.strip():
         return None
-    if intent_of(message) != "human":
+    now = datetime.now(UTC)
+    # A digit answering the bot's numbered list is a choice, whatever the classifier makes of it.
+    if picks_offered_item(message.text, context.last_answer, now) or intent_of(message) != "human":
         return None
     # Asking for a person right after an automatic answer also says that answer did not help.
-    answered = recent_faq_entry(context.last_answer, datetime.now(UTC))
+    answered = recent_faq_entry(context.last_answer, now)
     return Handoff(reason="the fan asked for a person", source=SOURCE, text=HANDOFF_TEXT,
                    meta={"unhelpful_entry": answered} if answered else {})
