@@ -14,7 +14,7 @@ import requests
 from werkzeug.serving import make_server
 
 from hub.config import load_config
-from hub.redis_conn import embedded_redis_url
+from hub.redis_conn import embedded_redis_url, keep_embedded_redis
 
 
 def _start_sandbox(port: int):  # type: ignore[no-untyped-def]
@@ -38,11 +38,25 @@ def _wait_ready(url: str, seconds: float = 30) -> bool:
     return False
 
 
+def _watch(commands: list[list[str]], children: list[subprocess.Popen]) -> None:
+    """Until Ctrl-C or SIGTERM: start a child again within a second if it exits (killed, out of memory)."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    while not stopping.wait(1.0):
+        for i, child in enumerate(children):
+            if child.poll() is not None:
+                click.echo(f"`{' '.join(commands[i][2:])}` exited ({child.returncode}); starting it again", err=True)
+                children[i] = subprocess.Popen(commands[i])
+
+
 def run_demo(port: int, sandbox_port: int) -> None:
     config = load_config()
+    stop = threading.Event()
     if not config.redis_url:
-        # One embedded Redis for every process of the demo: started here, shared through its socket.
+        # One embedded Redis for every process of the demo: started here, shared through its socket, and
+        # started again here within a second if it dies (its socket path stays the same).
         os.environ["HUB_REDIS_URL"] = embedded_redis_url(config.instance_path)
+        keep_embedded_redis(config.instance_path, stop)
     from hub.app import create_state
     from hub.demo_data import DEMO_PASSWORD, DEMO_USERS, seed_demo
     from hub.migrate import upgrade
@@ -59,10 +73,8 @@ def run_demo(port: int, sandbox_port: int) -> None:
         token=account.token, aes_key=account.aes_key,
     )
     hub_cmd = [sys.executable, "-m", "hub"]
-    children = [
-        subprocess.Popen([*hub_cmd, "worker"]),
-        subprocess.Popen([*hub_cmd, "serve", "--port", str(port)]),
-    ]
+    commands = [[*hub_cmd, "worker"], [*hub_cmd, "serve", "--port", str(port)]]
+    children = [subprocess.Popen(command) for command in commands]
     try:
         if not _wait_ready(f"http://127.0.0.1:{port}/healthz"):
             raise click.ClickException(f"the web process did not come up on port {port}; is the port free?")
@@ -83,7 +95,7 @@ Try, in another terminal:
   hub stats --json
 Press Ctrl-C to stop."""
         )
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        _watch(commands, children)
     except KeyboardInterrupt:
         pass
     finally:
@@ -94,4 +106,5 @@ Press Ctrl-C to stop."""
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        stop.set()
         sandbox_server.shutdown()

@@ -123,13 +123,30 @@ def drain(state: HubState) -> int:
     return total
 
 
-def start_dispatcher(state: HubState, connection: redis.Redis, stop: threading.Event) -> threading.Thread:
+def start_dispatcher(state: HubState, stop: threading.Event) -> threading.Thread:
+    """Move the inbox into RQ until `stop`; after a Redis error, try again every second.
+
+    Its connection has a socket time-out a little longer than the BLPOP's wait, so that a server that vanished
+    without closing the connection (a network partition, a killed VM) is noticed in seconds, not never.
+    """
+    from hub.redis_conn import quick_retry, redis_url
+
+    block = 1.0
+    connection = redis.Redis.from_url(redis_url(state.config), socket_timeout=block + 4, socket_connect_timeout=2,
+                                      health_check_interval=30, retry=quick_retry())
+
     def loop() -> None:
+        waiting = False
         while not stop.is_set():
             try:
-                dispatch_batch(state, connection)
+                dispatch_batch(state, connection, block)
+                if waiting:
+                    log.info("dispatcher reconnected to Redis")
+                waiting = False
             except redis.RedisError as exc:
-                log.warning("dispatcher waits for Redis", extra={"error": str(exc)})
+                if not waiting:
+                    log.warning("dispatcher waits for Redis", extra={"error": str(exc)})
+                waiting = True
                 stop.wait(1.0)
             except Exception:
                 log.exception("dispatching failed")

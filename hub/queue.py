@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 
 log = logging.getLogger("hub.queue")
 
@@ -57,14 +60,42 @@ def enqueue(
         return False
 
 
+# A scheduled retry this late means no scheduler is moving it into the queue (RQ's moves due jobs every second).
+SCHEDULER_OVERDUE_SECONDS = 15
+# A started job without a heartbeat for this long lost its worker (RQ's heartbeats come every ~30 s, TTL +60 s).
+STARTED_SILENT_SECONDS = 120
+
+
 def _replace_if_dead(queue: Queue, job_id: str) -> bool:
-    """Delete a job that will not run again; False when it is still live (leave it alone)."""
+    """Delete a job that will not run again; False when it is still live (leave it alone).
+
+    A job's status alone is not enough after Redis lost part of its data or a process died: a queued job
+    must still be in its queue, a scheduled one in the scheduled registry and not long overdue, a started
+    one must have a recent heartbeat. Jobs are idempotent, so replacing a live one only costs a skip.
+    """
     try:
         job = Job.fetch(job_id, connection=queue.connection)
     except NoSuchJobError:
         return True
     status = job.get_status(refresh=False)
-    if status in _LIVE:
+    if status in _LIVE and _really_live(queue, job, status):
         return False
     job.delete()
     return True
+
+
+def _really_live(queue: Queue, job: Job, status: JobStatus | None) -> bool:
+    connection = queue.connection
+    if status == JobStatus.QUEUED:
+        return any(connection.lpos(key, job.id) is not None for key in (queue.key, queue.intermediate_queue_key))
+    if status == JobStatus.SCHEDULED:
+        due = connection.zscore(ScheduledJobRegistry(queue=queue).key, job.id)
+        return due is not None and due > time.time() - SCHEDULER_OVERDUE_SECONDS
+    if status == JobStatus.STARTED:
+        beat = job.last_heartbeat or job.started_at
+        return beat is None or (datetime.now(UTC) - _aware(beat)).total_seconds() < STARTED_SILENT_SECONDS
+    return True
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

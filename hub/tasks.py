@@ -7,10 +7,12 @@ at once, and each checks the row's state so a job that runs again does nothing t
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 import redis
 from sqlalchemy import and_, or_, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from bots.base import Handoff, Reply
@@ -39,21 +41,23 @@ from hub.outbound import channel_for
 from hub.pipeline import decide_for, inbound_from_row
 from hub.queue import enqueue
 from hub.replies import claim_reply, record_outbound, reply_meta
-from hub.state import get_state
+from hub.state import HubState, get_state
 
 log = logging.getLogger("hub.tasks")
 MAX_PROCESS_ATTEMPTS = 5  # runs of process_message before a message that keeps failing is marked failed
 
 
-def _claim(session: Session, message_id: int, direction: str, ready: str, busy: str, stale_seconds: int,
+def _claim(session: Session, message_id: int, direction: str, ready: str, busy: str, stale_seconds: int | None,
            **values: object) -> bool:
-    """Take a message from `ready` to `busy` — or take it over if it sat in `busy` so long that its worker
-    must have died. A conditional UPDATE, so two workers never both get it."""
-    stale = utcnow() - timedelta(seconds=stale_seconds)
+    """Take a message from `ready` to `busy` — or, with `stale_seconds`, take it over if it sat in `busy` so long
+    that its worker must have died. A conditional UPDATE, so two workers never both get it."""
+    claimable = Message.status == ready
+    if stale_seconds is not None:
+        stale = utcnow() - timedelta(seconds=stale_seconds)
+        claimable = or_(claimable, and_(Message.status == busy, Message.processing_started_at < stale))
     return bool(session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.direction == direction,
-               or_(Message.status == ready, and_(Message.status == busy, Message.processing_started_at < stale)))
+        .where(Message.id == message_id, Message.direction == direction, claimable)
         .values(status=busy, processing_started_at=utcnow(), **values)
     ).rowcount)
 
@@ -103,33 +107,63 @@ class RetryLater(Exception):
     """A transient delivery failure: RQ retries the job with back-off."""
 
 
+UNCONFIRMED = "unconfirmed"  # error code of a send whose worker died while WeChat was being called
+
+
 def send_message(message_id: int) -> str:
-    """Deliver one outbound message through its channel, recording the outcome on the message."""
+    """Deliver one outbound message through its channel, recording the outcome on the message.
+
+    At most once: `sending` is committed before WeChat is called and `sent` right after it answers, in one
+    small UPDATE on a connection taken beforehand. A message still `sending` after its worker died is never
+    sent again (WeChat has no idempotency key: it may have been delivered); the sweeper marks it failed as
+    UNCONFIRMED for an agent to check. See the README, "Delivery".
+    """
     state = get_state()
     with session_scope(state.engine) as session:
-        claimed = _claim(session, message_id, "out", QUEUED, SENDING, state.config.stale_processing_seconds,
-                         attempts=Message.attempts + 1)
+        claimed = _claim(session, message_id, "out", QUEUED, SENDING, None, attempts=Message.attempts + 1)
         if not claimed:
             return "skipped: not queued"
         message = session.get(Message, message_id)
         account = session.get(Account, message.account_id)
         identity = session.get(Identity, message.identity_id)
         outbound = OutboundMessage(account=account.key, recipient=identity.external_id, text=message.text)
-    try:
-        remote_id = channel_for(state, account).send(outbound)
-    except SendError as exc:
-        return _record_failure(message_id, exc, state.config.send_max_attempts)
-    except redis.RedisError as exc:  # e.g. waiting too long for another process's token refresh
-        failure = TransientSendError("redis", f"shared token store unavailable: {type(exc).__name__}")
+    channel = channel_for(state, account)
+    failure: SendError | None = None
+    remote_id = None
+    with _connection_for_the_mark(state) as connection:  # taken before the call: nothing to wait for after it
+        try:
+            remote_id = channel.send(outbound)
+        except SendError as exc:
+            failure = exc
+        except redis.RedisError as exc:  # e.g. waiting too long for another process's token refresh
+            failure = TransientSendError("redis", f"shared token store unavailable: {type(exc).__name__}")
+        else:
+            record_sent(connection, message_id)
+    if failure is not None:
         return _record_failure(message_id, failure, state.config.send_max_attempts)
-    with session_scope(state.engine) as session:
-        message = session.get(Message, message_id)
-        message.status = SENT
-        message.processed_at = utcnow()
-        message.error_code = message.error_message = None
-        message.meta = {**(message.meta or {}), **({"remote_id": str(remote_id)} if remote_id else {})}
-        session.add(message)
+    if remote_id:
+        with session_scope(state.engine) as session:
+            message = session.get(Message, message_id)
+            message.meta = {**(message.meta or {}), "remote_id": str(remote_id)}
+            session.add(message)
     return "sent"
+
+
+def _connection_for_the_mark(state: HubState) -> Connection:
+    connection = state.engine.connect()
+    if state.engine.dialect.name != "sqlite":  # one round trip instead of BEGIN, UPDATE, COMMIT
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
+
+
+def record_sent(connection: Connection, message_id: int) -> None:
+    """The durable mark right after WeChat accepted a message: one UPDATE of one row, committed at once."""
+    connection.execute(
+        update(Message).where(Message.id == message_id)
+        .values(status=SENT, processed_at=utcnow(), error_code=None, error_message=None)
+    )
+    if connection.in_transaction():
+        connection.commit()
 
 
 def _record_failure(message_id: int, exc: SendError, max_attempts: int) -> str:
@@ -150,13 +184,15 @@ def _record_failure(message_id: int, exc: SendError, max_attempts: int) -> str:
     raise RetryLater(f"transient delivery failure {exc.code}: {exc.message}")
 
 
-def sweep() -> dict[str, int]:
-    """Enqueue what was stored but never queued (Redis was down) or lost its worker (killed mid-job), after
-    loading the intake journals of web processes that stopped before loading them."""
+def sweep(grace_seconds: int | None = None) -> dict[str, int]:
+    """Enqueue what was stored but never queued (Redis was down), whose job Redis lost (restarted without its
+    data) or that lost its worker (killed mid-job), after loading the intake journals of web processes that
+    stopped before loading them. `grace_seconds` (default: the configured grace) is 0 after an outage."""
     state = get_state()
     recover_journals(state)
     now = utcnow()
-    grace = now - timedelta(seconds=state.config.sweep_grace_seconds)
+    grace_seconds = state.config.sweep_grace_seconds if grace_seconds is None else grace_seconds
+    grace = now - timedelta(seconds=grace_seconds)
     stale = now - timedelta(seconds=state.config.stale_processing_seconds)
     with session_scope(state.engine) as session:
         # A message whose processing failed this often is a poison message: stop and show it as failed.
@@ -166,8 +202,18 @@ def sweep() -> dict[str, int]:
                    Message.attempts >= MAX_PROCESS_ATTEMPTS)
             .values(status=FAILED, error_message="processing failed repeatedly; see the failed job registry")
         ).rowcount
+        # A send whose worker died while calling WeChat: it may have been delivered; never sent twice.
+        unconfirmed = session.execute(
+            update(Message)
+            .where(Message.direction == "out", Message.status == SENDING, Message.processing_started_at < stale)
+            .values(status=FAILED, error_code=UNCONFIRMED,
+                    error_message="the worker stopped while WeChat was being called: the fan may or may not "
+                                  "have received this reply; check with the fan before sending it again")
+        ).rowcount
     if given_up:
         log.error("messages given up after repeated processing failures", extra={"count": given_up})
+    if unconfirmed:
+        log.error("sends left unconfirmed by a worker that died", extra={"count": unconfirmed})
     with Session(state.engine) as session:
         inbound = session.exec(
             select(Message.id).where(
@@ -180,11 +226,7 @@ def sweep() -> dict[str, int]:
         ).all()
         outbound = session.exec(
             select(Message.id).where(
-                Message.direction == "out",
-                or_(
-                    and_(Message.status == QUEUED, Message.received_at < grace),
-                    and_(Message.status == SENDING, Message.processing_started_at < stale),
-                ),
+                Message.direction == "out", Message.status == QUEUED, Message.received_at < grace
             ).limit(1000)
         ).all()
     queued_in = sum(enqueue_process(mid, replace_dead=True) for mid in inbound)
@@ -197,3 +239,15 @@ def sweep() -> dict[str, int]:
 def enqueue_process(message_id: int, *, replace_dead: bool = False) -> bool:
     state = get_state()
     return enqueue(state.queue, process_message, message_id, replace_dead=replace_dead)
+
+
+EPOCH_KEY = "hub:epoch"
+
+
+def redis_epoch(connection: redis.Redis) -> str:
+    """A token that lives as long as Redis's data: a Redis that restarted empty answers a new one."""
+    value = connection.get(EPOCH_KEY)
+    if value is None:
+        connection.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+        value = connection.get(EPOCH_KEY)
+    return value.decode() if isinstance(value, bytes) else str(value)
