@@ -14,11 +14,14 @@ import click
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker process.")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a client has to send a whole request (headers and body; 1 s more per 100 KiB of a "
+                   "large upload) before it gets a 408; requests reach a thread only once they have arrived.")
+def serve(host: str, port: int, workers: int, threads: int, read_timeout: float) -> None:
     """Run the web app (webhooks, consoles, API) under gunicorn."""
     from hub.serve import serve as run
 
-    run(host, port, workers, threads)
+    run(host, port, workers, threads, read_timeout)
 
 
 @click.command("worker")
