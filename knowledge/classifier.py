@@ -27,6 +27,7 @@ from knowledge.classify_features import FeatureSpace
 from knowledge.classify_keywords import KeywordRules
 from knowledge.classify_linear import LinearHead, default_grid, train_head
 from knowledge.classify_metrics import evaluate, is_no_worse
+from knowledge.classify_store import dump_model, load_model
 from knowledge.classify_text import is_empty, preload
 
 __all__ = [
@@ -167,15 +168,11 @@ class Model:
 
     # -- storage ------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        from knowledge.classify_store import dump_model
-
         return dump_model(self)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Model:
-        from knowledge.classify_store import load_model
-
-        return load_model(blob)
+        return load_model(blob, cls)
 
     def __repr__(self) -> str:
         return f"Model(version={self.version!r}, labels={len(self.labels)}, kind={self.metadata.get('kind')!r})"

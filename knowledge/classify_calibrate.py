@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -46,6 +45,8 @@ def platt(d: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     x = np.concatenate([d, d]).reshape(-1, 1)
     target = np.concatenate([np.ones(len(d)), np.zeros(len(d))])
     weight = np.concatenate([t, 1 - t])
+    from sklearn.linear_model import LogisticRegression  # training only
+
     lr = LogisticRegression(C=1e4, max_iter=1000).fit(x, target, sample_weight=weight)
     return -float(lr.coef_[0, 0]), -float(lr.intercept_[0])
 

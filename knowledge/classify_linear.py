@@ -17,9 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import Parallel, delayed
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.svm import LinearSVC
 
 from knowledge.classify_calibrate import platt_all, score, sigmoid, softmax, unseen_dropped
 
@@ -115,6 +112,9 @@ def _fit_ovr(
 ) -> tuple:
     """With nb (NB-SVM), each label's SVM sees features scaled by that label's log-count ratios;
     the scaling is folded into its weights, so prediction is a plain X @ W."""
+    from sklearn.exceptions import ConvergenceWarning  # training only: predicting needs numpy alone
+    from sklearn.svm import LinearSVC
+
     coefs, intercepts = [], []
     R = _nb_ratios(X, Y) if nb else np.ones((Y.shape[1], X.shape[1]), dtype=np.float32)
     for j in range(Y.shape[1]):
@@ -167,6 +167,8 @@ def train_head(
     progress: Progress | None = None,
 ) -> LinearHead:
     """Fit the head on X (n, f) and the 0/1 label matrix Y (n, labels)."""
+    from joblib import Parallel, delayed  # training only (scikit-learn's joblib): see _fit_ovr
+
     n = X.shape[0]
     order = np.random.default_rng(seed).permutation(n)
     # Plenty of data: one 25% hold-out is enough to fit the sigmoids, at a third of the cost.

@@ -51,9 +51,8 @@ def dump_model(model: Model) -> bytes:
     return buf.getvalue()
 
 
-def load_model(blob: bytes) -> Model:
-    from knowledge.classifier import Model
-
+def load_model(blob: bytes, model_class: type[Model]) -> Model:
+    """The model in `blob`, built as `model_class` (the caller's class: this module stays below it)."""
     try:
         z = np.load(io.BytesIO(blob), allow_pickle=False)
         doc = json.loads(bytes(z["doc"]).decode("utf-8"))
@@ -75,4 +74,4 @@ def load_model(blob: bytes) -> Model:
             plain=plain, mix=float(doc["head"].get("mix", 0.0)),
         )
     rules = KeywordRules(doc["keywords"]) if doc.get("keywords") else None
-    return Model(doc["labels"], features, head, doc["head_labels"], rules, doc["metadata"])
+    return model_class(doc["labels"], features, head, doc["head_labels"], rules, doc["metadata"])

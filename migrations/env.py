@@ -1,12 +1,12 @@
-"""Alembic environment: the URL comes from the hub's configuration, the schema from hub.models."""
+"""Alembic environment: the URL comes from the hub's configuration, the schema from hub.schema (every table)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import hub.models  # noqa: F401  (registers the tables)
-from hub.config import load_config
+import hub.schema  # noqa: F401  (registers every table)
+from hub.core.config import load_config
 
 config = context.config
 url = config.attributes.get("url") or load_config().effective_database_url

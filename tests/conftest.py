@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
+from hub.core.workers import HubSimpleWorker
 from tests.support.servers import LiveServer, PostgresServer, RedisServer
 
 REQUIRE_POSTGRES = os.environ.get("HUB_TEST_REQUIRE_POSTGRES") == "1"
@@ -43,7 +43,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated once with Alembic; each test gets a copy."""
-    from hub.migrate import upgrade
+    from hub.core.migrate import upgrade
 
     path = tmp_path_factory.mktemp("template") / "hub.db"
     engine = create_engine(f"sqlite:///{path}")
@@ -54,7 +54,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_database(postgres_server: PostgresServer) -> str:
-    from hub.migrate import upgrade
+    from hub.core.migrate import upgrade
 
     admin = create_engine(postgres_server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -95,6 +95,7 @@ def hub_config(database_url: str, redis_server: RedisServer, tmp_path: Path) -> 
         "testing": True,
         "log_format": "text",
         "sweep_grace_seconds": 0,
+        "send_retry_seconds": "0,0,0,0",  # retries without waiting for the scheduler
     }
 
 
@@ -104,7 +105,6 @@ def app(hub_config: dict[str, Any]) -> Iterator[Any]:
 
     flask_app = create_app(hub_config)
     state = flask_app.extensions["hub"]
-    state.extras["send_retry_intervals"] = (0, 0, 0, 0)  # retries without waiting for the scheduler
     yield flask_app
     state.engine.dispose()
 
@@ -124,7 +124,7 @@ def live_hub(app: Any) -> Iterator[LiveServer]:
 @pytest.fixture
 def sandbox() -> Iterator[Any]:
     """The WeChat API emulation over real HTTP on loopback."""
-    from hub.sandbox_wechat import SandboxState, create_sandbox_app
+    from hub.sandbox.wechat import SandboxState, create_sandbox_app
 
     sandbox_state = SandboxState()
     server = LiveServer(create_sandbox_app(sandbox_state))
@@ -135,10 +135,10 @@ def sandbox() -> Iterator[Any]:
 
 def run_jobs(state: Any, max_jobs: int | None = None) -> None:
     """Dispatch the webhook's inbox, then work the queue in this process until it is empty."""
-    from hub.inbox import drain
+    from hub.intake.dispatch import drain
 
     drain(state)
-    SimpleWorker([state.queue], connection=state.queue.connection).work(burst=True, max_jobs=max_jobs)
+    HubSimpleWorker([state.queue], connection=state.queue.connection).work(burst=True, max_jobs=max_jobs)
 
 
 @pytest.fixture

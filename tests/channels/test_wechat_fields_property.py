@@ -3,7 +3,7 @@ range, negative, huge, non-numeric, empty, any Unicode), in a correctly signed r
 encrypted — gets a 4xx with a reason and a log line, or a 200 with a sane message; never a 5xx. Valid
 values always get a 200.
 
-The channel alone (with a recording hub) runs many examples; tests/hub/test_wechat_fields_hub.py sends the
+The channel alone (with a recording hub) runs many examples; tests/intake/test_wechat_fields_hub.py sends the
 same requests through the hub's webhook and database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The WeChat webhook's account modes and its replay memory for plaintext messages (issue 17, items 3 and 4),
-against the webhook alone; tests/hub/test_webhook_replay.py drives the same through the live hub and Redis."""
+against the webhook alone; tests/intake/test_webhook_replay.py drives the same through the live hub and Redis."""
 
 from __future__ import annotations
 

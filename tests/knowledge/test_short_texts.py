@@ -19,7 +19,7 @@ from knowledge.intents import INTENTS, train_intent_model
 from knowledge.retriever import Retriever
 from knowledge.tokenizer import Tokenizer
 
-DEMO_KB = Path(__file__).parents[2] / "hub" / "demo_kb.jsonl"
+DEMO_KB = Path(__file__).parents[2] / "hub" / "demo" / "kb.jsonl"
 SHORT = ["", "1", "2", "好", "嗯", " ", "  ", SEP, BOS, EOS, BOS + EOS, "\u200b", "\ufeff", "\x7f", "🙂", "?"]
 TEXTS = st.one_of(
     st.sampled_from(SHORT),

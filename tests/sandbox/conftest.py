@@ -17,7 +17,7 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from hub.sandbox_wechat import SandboxState, make_sandbox_server
+from hub.sandbox.wechat import SandboxState, make_sandbox_server
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 TOKEN = "hub-token"

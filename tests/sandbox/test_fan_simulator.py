@@ -7,8 +7,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from hub.sandbox_wechat import FanSimulator
-from hub.sandbox_wechat.wire import read_reply
+from hub.sandbox.wechat import FanSimulator
+from hub.sandbox.wechat.wire import read_reply
 
 from .conftest import AES_KEY, TOKEN, Receiver
 

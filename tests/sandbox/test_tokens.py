@@ -6,7 +6,7 @@ import pytest
 import requests
 from wechatpy.exceptions import WeChatClientException
 
-from hub.sandbox_wechat import ApiError, SandboxState
+from hub.sandbox.wechat import ApiError, SandboxState
 
 from .conftest import Sandbox
 

@@ -1,0 +1,75 @@
+"""The conversation's RQ job: what happens to one inbound message (tag it, decide, answer or hand off).
+
+Jobs take ids, load fresh state and check it before acting (idempotent); each has a deterministic id
+(see hub.core.queue), so a retried delivery or a sweep never runs it twice at once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bots.base import Handoff, Reply
+from hub.conversation.handoff import open_ticket
+from hub.conversation.pipeline import decide_for, inbound_from_row
+from hub.core.claims import claim_message
+from hub.core.db import session_scope
+from hub.core.models import (
+    IN,
+    PROCESSED,
+    PROCESSING,
+    RECEIVED,
+    REPLY_ASYNC,
+    REPLY_NONE,
+    REPLY_PENDING,
+    Account,
+    Identity,
+    Message,
+    utcnow,
+)
+from hub.core.queue import enqueue
+from hub.core.state import get_state
+from hub.kb import apply_kb_effects
+from hub.outbound import claim_reply, enqueue_send, record_outbound, reply_meta
+from hub.tags import tag_message
+
+log = logging.getLogger("hub.conversation")
+MAX_PROCESS_ATTEMPTS = 5  # runs of process_message before a message that keeps failing is marked failed
+
+
+def process_message(message_id: int) -> str:
+    """Tag, decide and answer one inbound message; hand it to a person when no bot can."""
+    state = get_state()
+    with session_scope(state.engine) as session:
+        claimed = claim_message(session, message_id, IN, RECEIVED, PROCESSING, state.config.stale_processing_seconds,
+                         attempts=Message.attempts + 1)
+    if not claimed:
+        return "skipped: already processed or in progress"
+    to_send: list[int] = []
+    with session_scope(state.engine) as session:
+        message = session.get(Message, message_id)
+        account = session.get(Account, message.account_id)
+        identity = session.get(Identity, message.identity_id)
+        inbound = inbound_from_row(message, account, identity)
+        tag_message(session, message, inbound)  # the fan's intent and interests: idempotent per message
+        if message.reply_state == REPLY_PENDING:
+            decision = decide_for(state, account.id, account.key, inbound, message.fan_id, message.id)
+            if isinstance(decision, Reply) and claim_reply(session, message.id, REPLY_ASYNC):
+                to_send.append(record_outbound(session, message, message.id, decision.text, source=decision.source,
+                                               via="api", meta=reply_meta(decision)))
+                apply_kb_effects(session, message.id, message.text, decision)
+            elif isinstance(decision, Handoff) and claim_reply(session, message.id, REPLY_NONE):
+                apply_kb_effects(session, message.id, message.text, decision)
+                to_send.extend(open_ticket(session, message, decision))
+            else:
+                claim_reply(session, message.id, REPLY_NONE)
+        message.status = PROCESSED
+        message.processed_at = utcnow()
+        session.add(message)
+    for out_id in to_send:
+        enqueue_send(out_id)
+    return "processed"
+
+
+def enqueue_process(message_id: int, *, replace_dead: bool = False) -> bool:
+    state = get_state()
+    return enqueue(state.queue, process_message, message_id, replace_dead=replace_dead)

@@ -1,0 +1,101 @@
+"""The one place that knows RQ options: deterministic job ids, retries, time-outs, TTLs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
+
+log = logging.getLogger("hub.core.queue")
+
+# A job in one of these states will still run: enqueueing it again would only duplicate work.
+_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def job_id_for(func: Callable[..., Any], *ids: int | str) -> str:
+    return "-".join([func.__name__, *map(str, ids)])  # RQ allows letters, digits, "_" and "-"
+
+
+def enqueue(
+    queue: Queue,
+    func: Callable[..., Any],
+    *args: Any,
+    retry_intervals: Sequence[int] = (),
+    timeout: int = 120,
+    replace_dead: bool = False,
+) -> bool:
+    """Enqueue `func(*args)` under a deterministic job id. True when the job is (already) queued.
+
+    False when Redis is unreachable: the caller's data is in the database and the sweeper will
+    enqueue it later. With `replace_dead`, a finished or failed job of the same id is replaced.
+    """
+    job_id = job_id_for(func, *args)
+    retry = Retry(max=len(retry_intervals), interval=list(retry_intervals)) if retry_intervals else None
+    try:
+        if replace_dead and not _replace_if_dead(queue, job_id):
+            return True
+        queue.enqueue_call(
+            func,
+            args=args,
+            job_id=job_id,
+            unique=True,
+            retry=retry,
+            timeout=timeout,
+            result_ttl=300,
+            failure_ttl=7 * 24 * 3600,
+        )
+        return True
+    except DuplicateJobError:
+        return True
+    except redis.RedisError as exc:
+        log.warning("enqueue failed, left for the sweeper", extra={"job_id": job_id, "error": str(exc)})
+        return False
+
+
+# A scheduled retry this late means no scheduler is moving it into the queue (RQ's moves due jobs every second).
+SCHEDULER_OVERDUE_SECONDS = 15
+# A started job without a heartbeat for this long lost its worker (RQ's heartbeats come every ~30 s, TTL +60 s).
+STARTED_SILENT_SECONDS = 120
+
+
+def _replace_if_dead(queue: Queue, job_id: str) -> bool:
+    """Delete a job that will not run again; False when it is still live (leave it alone).
+
+    A job's status alone is not enough after Redis lost part of its data or a process died: a queued job
+    must still be in its queue, a scheduled one in the scheduled registry and not long overdue, a started
+    one must have a recent heartbeat. Jobs are idempotent, so replacing a live one only costs a skip.
+    """
+    try:
+        job = Job.fetch(job_id, connection=queue.connection)
+    except NoSuchJobError:
+        return True
+    status = job.get_status(refresh=False)
+    if status in _LIVE and _really_live(queue, job, status):
+        return False
+    job.delete()
+    return True
+
+
+def _really_live(queue: Queue, job: Job, status: JobStatus | None) -> bool:
+    connection = queue.connection
+    if status == JobStatus.QUEUED:
+        return any(connection.lpos(key, job.id) is not None for key in (queue.key, queue.intermediate_queue_key))
+    if status == JobStatus.SCHEDULED:
+        due = connection.zscore(ScheduledJobRegistry(queue=queue).key, job.id)
+        return due is not None and due > time.time() - SCHEDULER_OVERDUE_SECONDS
+    if status == JobStatus.STARTED:
+        beat = job.last_heartbeat or job.started_at
+        return beat is None or (datetime.now(UTC) - _aware(beat)).total_seconds() < STARTED_SILENT_SECONDS
+    return True
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,108 @@
+"""API for agents and operators around the knowledge base: suggestions for a conversation, agent replies,
+and the proposals collected from questions the bot could not answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from flask_login import current_user
+from sqlmodel import Session, select
+
+from hub.core.db import session_scope
+from hub.core.models import IN, Fan, Message
+from hub.kb import KbProposal, accept_proposal, kb_service, request_rebuild
+from hub.outbound import enqueue_send, record_outbound
+from hub.web.api.base import bp, documented, require, state
+
+RECENT_MESSAGES = 3
+
+
+@bp.get("/fans/<int:fan_id>/suggestions")
+@documented("/fans/{fan_id}/suggestions", "get", "Knowledge-base entries ranked for the fan's latest messages",
+            roles=("agent", "operator"))
+def suggestions(fan_id: int) -> Any:
+    if denied := require("agent", "operator"):
+        return denied
+    kb = kb_service(state())
+    with Session(state().engine) as session:
+        if session.get(Fan, fan_id) is None:
+            return jsonify(error=f"no fan {fan_id}"), 404
+        texts = session.exec(select(Message.text).where(Message.fan_id == fan_id, Message.direction == IN,
+                                                        Message.text != "")
+                             .order_by(Message.id.desc()).limit(RECENT_MESSAGES)).all()  # type: ignore[union-attr]
+    if kb is None:
+        return jsonify(error="the knowledge base has no index yet: import entries (hub kb import)"), 409
+    best: dict[str, dict[str, Any]] = {}
+    for text in texts:  # newest first: a later message's ranking wins ties
+        for hit in kb.search(text, k=5):
+            entry = kb.entry(hit.entry_id) or {}
+            item = {"entry_id": hit.entry_id, "question": entry.get("question"), "answer": entry.get("answer"),
+                    "confidence": round(float(hit.confidence), 3), "for_message": text}
+            if hit.entry_id not in best or item["confidence"] > best[hit.entry_id]["confidence"]:
+                best[hit.entry_id] = item
+    ranked = sorted(best.values(), key=lambda item: -item["confidence"])[:5]
+    return jsonify(ranked)
+
+
+@bp.post("/fans/<int:fan_id>/messages")
+@documented("/fans/{fan_id}/messages", "post", "An agent's reply to a fan, delivered through the channel",
+            roles=("agent",))
+def agent_reply(fan_id: int) -> Any:
+    if denied := require("agent"):
+        return denied
+    text = str((request.get_json(silent=True) or {}).get("text") or "").strip()
+    if not text or len(text) > 2000:
+        return jsonify(error="text must be 1–2000 characters"), 400
+    with session_scope(state().engine) as session:
+        last_in = session.exec(select(Message).where(Message.fan_id == fan_id, Message.direction == IN)
+                               .order_by(Message.id.desc())).first()  # type: ignore[union-attr]
+        if last_in is None:
+            return jsonify(error=f"fan {fan_id} has not written to any account"), 404
+        count = len(session.exec(select(Message.id).where(Message.reply_to_id == last_in.id)).all())
+        out_id = record_outbound(session, last_in, last_in.id, text, source=f"agent:{current_user.id}", via="api",
+                                 dedupe_key=f"agent:{last_in.id}:{count}")
+        _propose_answer(session, fan_id, text)
+    enqueue_send(out_id)
+    return jsonify(id=out_id, status="queued"), 202
+
+
+def _propose_answer(session: Session, fan_id: int, text: str) -> None:
+    """The agent's first answer to a question the bot could not answer becomes that proposal's answer."""
+    proposal = session.exec(
+        select(KbProposal).join(Message, KbProposal.message_id == Message.id)
+        .where(Message.fan_id == fan_id, KbProposal.status == "open", KbProposal.answer == "")
+        .order_by(KbProposal.id.desc())  # type: ignore[union-attr]
+    ).first()
+    if proposal is not None:
+        proposal.answer = text
+        session.add(proposal)
+
+
+@bp.get("/kb/proposals")
+@documented("/kb/proposals", "get", "Open proposals for new knowledge-base entries", roles=("operator",))
+def proposals() -> Any:
+    if denied := require("operator"):
+        return denied
+    with Session(state().engine) as session:
+        rows = session.exec(select(KbProposal).where(KbProposal.status == "open").order_by(KbProposal.id)).all()
+    return jsonify([{"id": p.id, "question": p.question, "answer": p.answer, "candidates": p.candidates}
+                    for p in rows])
+
+
+@bp.post("/kb/proposals/<int:proposal_id>/accept")
+@documented("/kb/proposals/{proposal_id}/accept", "post", "Accept a proposal as a new entry", roles=("operator",))
+def accept(proposal_id: int) -> Any:
+    if denied := require("operator"):
+        return denied
+    body = request.get_json(silent=True) or {}
+    try:
+        with session_scope(state().engine) as session:
+            entry = accept_proposal(session, proposal_id, body.get("question"), body.get("answer"))
+            entry_id = entry.external_id
+    except LookupError as exc:
+        return jsonify(error=str(exc)), 404
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    request_rebuild(state())
+    return jsonify(entry_id=entry_id, index="rebuilding"), 201

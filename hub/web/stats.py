@@ -1,0 +1,39 @@
+"""Figures for `hub stats`, `GET /api/v1/stats` and the console (and the dashboards later)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from rq.registry import FailedJobRegistry
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from hub.core.models import IN, OUT, SENT, Fan, Message
+from hub.core.state import HubState
+from hub.tickets import Ticket
+
+
+def collect(state: HubState) -> dict[str, Any]:
+    with Session(state.engine) as session:
+
+        def count(*where: Any, model: Any = Message) -> int:
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+        figures: dict[str, Any] = {
+            "fans": count(model=Fan),
+            "messages_in": count(Message.direction == IN),
+            "messages_out": count(Message.direction == OUT, Message.status == SENT),
+            "messages_out_failed": count(Message.direction == OUT, Message.status == "failed"),
+            "messages_pending": count(Message.direction == IN, Message.status.in_(("received", "processing"))),
+            "tickets": count(model=Ticket),
+            "tickets_open": count(Ticket.status == "open", model=Ticket),
+            "tickets_assigned": count(Ticket.assignee_id.is_not(None), model=Ticket),
+        }
+    try:
+        figures["jobs_queued"] = state.queue.count
+        figures["jobs_failed"] = FailedJobRegistry(queue=state.queue).count
+        figures["redis"] = "ok"
+    except redis.RedisError as exc:
+        figures.update(jobs_queued=None, jobs_failed=None, redis=f"unavailable: {type(exc).__name__}")
+    return figures

@@ -1,0 +1,56 @@
+"""The console in a real browser: Playwright driving Debian's chromium against the hub over HTTP."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from hub.core.db import session_scope
+from hub.core.models import User
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_agent_logs_in_and_sees_the_overview(browser: Any, state: Any, live_hub: Any) -> None:
+    with session_scope(state.engine) as session:
+        session.add(User(email="agent@x.test", role="agent", display_name="小王",
+                         password_hash=generate_password_hash("correct-horse")))
+    page = browser.new_page()
+    try:
+        page.goto(f"{live_hub.url}/")
+        assert page.url.startswith(f"{live_hub.url}/login")
+        page.fill("#email", "agent@x.test")
+        page.fill("#password", "wrong-password")
+        page.click("button[type=submit]")
+        assert page.locator("[role=alert]").inner_text() == "Wrong e-mail or password."
+        page.fill("#email", "agent@x.test")
+        page.fill("#password", "correct-horse")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Overview")
+        assert "小王 (agent)" in page.inner_text("header")
+        assert page.locator("text=messages_in").count() == 1
+        page.click("text=Log out")
+        page.wait_for_selector("#email")
+    finally:
+        page.close()
