@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
 
-from hub.serve import gunicorn_options
+from hub.cli.serve import gunicorn_options
 
 MAX_BODY_BYTES = 64 * 1024
 REPLAY_WINDOW_SECONDS = 300

@@ -3,7 +3,7 @@ campaign brings thousands at once), against the floor of the same two INSERTs in
 
     .venv/bin/python bench/first_contact.py [--fans 400] [--threads 8] [--postgres | --database-url URL]
 
-Runs `hub.accept.fan_for` for new senders, one thread and then --threads threads (each a separate sender, so
+Runs `hub.intake.accept.fan_for` for new senders, one thread and then --threads threads (each a separate sender, so
 no two race for one fan), on a fresh SQLite file (default) or a private PostgreSQL cluster with fsync on.
 Prints one JSON object: per-fan p50/p99 ms serially, fans/s with threads, and the same for the floor.
 """
@@ -59,7 +59,7 @@ def main() -> None:
 
     postgres = None
     if args.postgres:
-        from bench.webhook_load import PrivatePostgres
+        from bench.load.processes import PrivatePostgres
 
         postgres = PrivatePostgres()
         args.database_url = postgres.start()
@@ -78,11 +78,11 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import insert
 
     from channels.base import InboundMessage
-    from hub.accept import fan_for
     from hub.app import create_state
-    from hub.db import session_scope
-    from hub.migrate import upgrade
-    from hub.models import Account, Fan, Identity, utcnow
+    from hub.core.db import session_scope
+    from hub.core.migrate import upgrade
+    from hub.core.models import Account, Fan, Identity, utcnow
+    from hub.intake.accept import fan_for
 
     state = create_state()
     upgrade(state.engine, "head")

@@ -31,7 +31,7 @@ def _text(rng: random.Random) -> str:
 
 
 def _populate(state: object, fans: int, per_fan: int, big_fan: int) -> int:
-    from hub.models import Account, Fan, Identity, Message
+    from hub.core.models import Account, Fan, Identity, Message
 
     rng = random.Random(7)
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -70,11 +70,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from hub.app import create_state
-    from hub.db import session_scope
-    from hub.migrate import upgrade
-    from hub.retag import retag_all
-    from hub.tag_models import train_tag_model
-    from hub.tags import add_example, create_tag
+    from hub.core.db import session_scope
+    from hub.core.migrate import upgrade
+    from hub.tags.classifiers import train_tag_model
+    from hub.tags.retag import retag_all
+    from hub.tags.taxonomy import add_example, create_tag
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-retag-"))
     state = create_state({"instance_path": str(tmp), "database_url": f"sqlite:///{tmp / 'hub.db'}",
