@@ -28,8 +28,8 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
-import webhook_load as wl
 
+from bench.load import processes as wl  # the process helpers bench/webhook_load.py uses
 from tests.support.servers import RedisServer, free_port
 
 KEY, TOKEN, APP_ID, APP_SECRET = "chaos", "chaos-token", "wxchaos", "chaos-secret"

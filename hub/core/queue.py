@@ -84,6 +84,59 @@ def _replace_if_dead(queue: Queue, job_id: str) -> bool:
     return True
 
 
+# What a message's run is doing, as far as Redis knows (see `run_state`).
+RUNNING, ENDED, MISSING = "running", "ended", "missing"
+
+
+def run_state(queue: Queue, job_id: str) -> str:
+    """Whether the run of a job that claimed a message is still under way.
+
+    RUNNING: started, its worker heart-beating. ENDED: anything else (failed, finished, its work horse killed so
+    RQ moved it on, waiting for or queued for another run): the run that claimed the message is over. MISSING:
+    Redis has no such job (lost with Redis's data, or expired): its run may still be under way (a horse keeps
+    running when Redis forgets its job), so only the time since the claim can tell.
+    """
+    try:
+        job = Job.fetch(job_id, connection=queue.connection)
+    except NoSuchJobError:
+        return MISSING
+    status = job.get_status(refresh=False)
+    return RUNNING if status == JobStatus.STARTED and _really_live(queue, job, status) else ENDED
+
+
+# Only a job still scheduled (the scheduler may have taken it meanwhile) and still stored: due now, and put at
+# the front of the queue by RQ's scheduler (it reads the job's enqueue_at_front).
+_RUN_NOW = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('HSET', KEYS[2], 'enqueue_at_front', 1)
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+end
+return 0
+"""
+
+
+def run_scheduled_now(queue: Queue, job_ids: Sequence[str], limit: int) -> int:
+    """Make at most `limit` of these jobs, those waiting in the scheduled registry for a later time (a retry's
+    back-off), due now: RQ's scheduler moves them into the queue within a second, at its front (they have
+    waited longest). Returns how many."""
+    if not job_ids or limit <= 0:
+        return 0
+    key = ScheduledJobRegistry(queue=queue).key
+    now = int(time.time())
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.zscore(key, job_id)
+        scores = pipe.execute()
+    later = [job_id for job_id, due in zip(job_ids, scores, strict=True) if due is not None and due > now][:limit]
+    if later:
+        run_now = queue.connection.register_script(_RUN_NOW)
+        with queue.connection.pipeline() as pipe:
+            for job_id in later:
+                run_now(keys=[key, Job.key_for(job_id)], args=[job_id, now], client=pipe)
+            pipe.execute()
+    return len(later)
+
+
 def _really_live(queue: Queue, job: Job, status: JobStatus | None) -> bool:
     connection = queue.connection
     if status == JobStatus.QUEUED:

@@ -22,7 +22,9 @@ def start_sweeper(state: HubState, sweep: Callable[..., object], stop: threading
 
     Every second it looks at Redis: while Redis is unreachable it keeps trying, and the first sweep after an
     outage, or as soon as Redis answers without its data (hub.core.redis_conn.redis_epoch), comes at once and takes
-    every waiting message, without the grace period.
+    every waiting message, without the grace period. Between full sweeps, a quick one every second
+    (`sweep(quick=True)`): messages whose work horse was killed mid-job are taken back within seconds, and
+    replies waiting for a retry go out once the WeChat API works again.
     """
     def loop() -> None:
         known_epoch: str | None = None
@@ -34,16 +36,19 @@ def start_sweeper(state: HubState, sweep: Callable[..., object], stop: threading
                 lost = known_epoch is not None and epoch != known_epoch
                 if lost:
                     log.warning("Redis came back without its data: re-enqueueing every waiting message")
-                if not (lost or outage or time.monotonic() >= next_sweep):
-                    continue
+                full = lost or outage or time.monotonic() >= next_sweep
                 lock = state.redis.lock("hub:sweeper", timeout=max(state.config.sweep_interval_seconds * 4, 10))
                 if lock.acquire(blocking=False):
                     try:
-                        sweep(grace_seconds=0 if (lost or outage) else None)
+                        if full:
+                            sweep(grace_seconds=0 if (lost or outage) else None)
+                        else:
+                            sweep(quick=True)
                     finally:
                         lock.release()
                 known_epoch, outage = epoch, False
-                next_sweep = time.monotonic() + state.config.sweep_interval_seconds
+                if full:
+                    next_sweep = time.monotonic() + state.config.sweep_interval_seconds
             except redis.RedisError as exc:
                 if not outage:
                     log.warning("sweeper waits for Redis", extra={"error": str(exc)})

@@ -28,14 +28,6 @@ sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def hub_config(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> dict[str, Any]:
     embedded = "embedded" in request.node.name
     return {

@@ -8,7 +8,6 @@ import multiprocessing
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -18,14 +17,6 @@ from hub.intake.replay_memory import PREFIX, RedisReplayMemory
 from tests.support.servers import RedisServer
 
 WARNING = "replay memory unavailable"
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.close()
 
 
 def _client(server: RedisServer) -> redis.Redis:
