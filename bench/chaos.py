@@ -12,7 +12,7 @@ puts fans' messages through the WeChat emulator at --rate msg/s, and after --bef
   external-redis  SIGKILLs a redis-server of its own (no persistence) and starts it again 5 s later, empty
   work-horse      SIGKILLs RQ work horses in the middle of their jobs (one a second, --horse-kills times)
   wechat-api      makes the emulated WeChat API fail every customer-service send for --api-outage seconds
-                  (errcode -1, "system busy": fault injection, hub/sandbox_wechat/faults.py)
+                  (errcode -1, "system busy": fault injection, hub/sandbox/wechat/faults.py)
   slow-clients    keeps 12 connections trickling their bodies, 4 trickling their headers and 4 idle
                   (reconnecting when the hub closes them) for --slow-seconds
 
