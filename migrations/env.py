@@ -1,11 +1,12 @@
-"""Alembic environment: the URL comes from the hub's configuration, the schema from hub.schema (every table)."""
+"""Alembic environment: the URL comes from the hub's configuration, the schema from every feature's models
+(hub.app composes the features, and each feature package imports its own tables)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import hub.schema  # noqa: F401  (registers every table)
+import hub.app  # noqa: F401  (every feature, so every table)
 from hub.core.config import load_config
 
 config = context.config

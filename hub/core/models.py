@@ -1,6 +1,6 @@
 """The shared tables: accounts, fans, identities, messages, console users, versioned artefacts.
 
-Each feature package keeps its own tables in its models.py; `hub.schema` imports them all for Alembic.
+Each feature package keeps its own tables in its models.py; importing hub.app registers them all (Alembic does).
 Times are timezone-aware UTC (`utcnow()`); SQLModel stores them as UTC. Schema changes go through Alembic
 (migrations/); keep the models and the migrations in step.
 """

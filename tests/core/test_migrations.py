@@ -102,3 +102,16 @@ def test_fans_split_by_a_unionid_race_are_merged_into_the_oldest(empty_engine: E
     with Session(empty_engine) as session, pytest.raises(Exception, match="(?i)unique"):
         session.add(Fan(unionid="u-1"))
         session.commit()
+
+
+def test_importing_the_app_registers_every_features_tables() -> None:
+    """What migrations/env.py relies on: `import hub.app` alone brings in every hub/*/models.py."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    modules = sorted(".".join(p.relative_to(root).with_suffix("").parts) for p in (root / "hub").glob("*/models.py"))
+    code = ("import sys, hub.app; missing = [m for m in sys.argv[1:] if m not in sys.modules]; "
+            "print(' '.join(missing))")
+    result = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, check=True)
+    assert len(modules) >= 5 and result.stdout.strip() == ""
