@@ -18,6 +18,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A time that may come back naive (SQLite, RQ's job hashes) as the UTC time it is."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def json_column(default: Any = None) -> Any:
     return Field(default_factory=lambda: default() if callable(default) else default, sa_column=Column(JSON))
 

@@ -14,6 +14,8 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
+from hub.core.models import as_utc
+
 log = logging.getLogger("hub.core.queue")
 
 # A job in one of these states will still run: enqueueing it again would only duplicate work.
@@ -146,9 +148,6 @@ def _really_live(queue: Queue, job: Job, status: JobStatus | None) -> bool:
         return due is not None and due > time.time() - SCHEDULER_OVERDUE_SECONDS
     if status == JobStatus.STARTED:
         beat = job.last_heartbeat or job.started_at
-        return beat is None or (datetime.now(UTC) - _aware(beat)).total_seconds() < STARTED_SILENT_SECONDS
+        return beat is None or (datetime.now(UTC) - as_utc(beat)).total_seconds() < STARTED_SILENT_SECONDS
     return True
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from hub.conversation import MAX_PROCESS_ATTEMPTS, enqueue_process, process_message
 from hub.core.db import session_scope
-from hub.core.models import FAILED, IN, PROCESSING, QUEUED, RECEIVED, SENDING, Message, utcnow
+from hub.core.models import FAILED, IN, PROCESSING, QUEUED, RECEIVED, SENDING, Message, as_utc, utcnow
 from hub.core.queue import ENDED, MISSING, job_id_for, run_state
 from hub.core.state import HubState, get_state
 from hub.intake.accept import recover_journals
@@ -21,6 +21,7 @@ log = logging.getLogger("hub.intake")
 GIVEN_UP = "processing failed repeatedly; see the failed job registry"
 UNCONFIRMED_TEXT = ("the worker stopped while WeChat was being called: the fan may or may not have received this "
                     "reply; check with the fan before sending it again")
+LEFT_UNCONFIRMED = {"status": FAILED, "error_code": UNCONFIRMED, "error_message": UNCONFIRMED_TEXT}
 # A claimed message whose job Redis does not know (lost with Redis's data) is taken back after this long: its
 # run, if a horse still runs it, ended long before (jobs time out after 120 s, hub.core.queue.enqueue).
 MISSING_JOB_SECONDS = 150
@@ -64,12 +65,9 @@ def sweep(grace_seconds: int | None = None, quick: bool = False) -> dict[str, in
         unconfirmed = session.execute(
             update(Message)
             .where(Message.direction == "out", Message.status == SENDING, Message.processing_started_at < stale)
-            .values(status=FAILED, error_code=UNCONFIRMED, error_message=UNCONFIRMED_TEXT)
+            .values(**LEFT_UNCONFIRMED)
         ).rowcount
-    if given_up:
-        log.error("messages given up after repeated processing failures", extra={"count": given_up})
-    if unconfirmed:
-        log.error("sends left unconfirmed by a worker that died", extra={"count": unconfirmed})
+    _report_dead(given_up, unconfirmed)
     with Session(state.engine) as session:
         inbound = session.exec(
             select(Message.id).where(
@@ -128,16 +126,19 @@ def reap(state: HubState) -> tuple[list[int], int]:
                                             .values(status=FAILED, error_message=GIVEN_UP)).rowcount
             else:
                 unconfirmed += session.execute(
-                    update(Message).where(*same_run, Message.status == SENDING)
-                    .values(status=FAILED, error_code=UNCONFIRMED, error_message=UNCONFIRMED_TEXT)
+                    update(Message).where(*same_run, Message.status == SENDING).values(**LEFT_UNCONFIRMED)
                 ).rowcount
     if taken_back:
         log.warning("messages whose worker died taken back", extra={"count": len(taken_back)})
+    _report_dead(given_up, unconfirmed)
+    return taken_back, unconfirmed
+
+
+def _report_dead(given_up: int, unconfirmed: int) -> None:
     if given_up:
         log.error("messages given up after repeated processing failures", extra={"count": given_up})
     if unconfirmed:
         log.error("sends left unconfirmed by a worker that died", extra={"count": unconfirmed})
-    return taken_back, unconfirmed
 
 
 def _unqueued(state: HubState, now: datetime) -> tuple[list[int], list[int]]:
@@ -161,8 +162,4 @@ def _unqueued(state: HubState, now: datetime) -> tuple[list[int], list[int]]:
 
 
 def _older(moment: datetime | None, now: datetime, seconds: int) -> bool:
-    if moment is None:
-        return True
-    if (moment.tzinfo is None) != (now.tzinfo is None):
-        moment = moment.replace(tzinfo=now.tzinfo)
-    return (now - moment).total_seconds() > seconds
+    return moment is None or (now - as_utc(moment)).total_seconds() > seconds
