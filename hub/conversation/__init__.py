@@ -6,18 +6,19 @@ A fan's message, from the webhook to the reply:
    answer it passively, asking this package's `decide_by_rules` / `decide_by_rest` under the time budget.
 2. A worker runs `process_message`: hub.tags tags it (intent, interests, the fan's profile); if no passive
    reply went out, `decide_for` runs every bot; a Reply is recorded through hub.outbound and sent by its
-   `send_message` job, a Handoff opens or joins a hub.tickets ticket; hub.kb counts hits and unhelpful answers.
+   `send_message` job, a Handoff opens or joins a hub.tickets ticket (while a ticket holds the fan,
+   their messages join it and the bots stay quiet); hub.kb counts hits and unhelpful answers.
 Nothing here imports hub.intake or hub.web: calls only go down (tickets, kb, tags, then outbound, then core).
 """
 
 from hub.conversation.jobs import MAX_PROCESS_ATTEMPTS, enqueue_process, process_message
 from hub.conversation.models import RULE_KINDS, Rule
-from hub.conversation.pipeline import decide_by_rest, decide_by_rules, decide_for, rest_may_reply
+from hub.conversation.pipeline import decide_by_rest, decide_by_rules, decide_for, person_holds, rest_may_reply
 from hub.conversation.preload import preload_for_worker, warm_up
 from hub.conversation.rules import RuleError, rulebook_for, rules_changed, validate
 
 __all__ = [
     "MAX_PROCESS_ATTEMPTS", "RULE_KINDS", "Rule", "RuleError", "decide_by_rest", "decide_by_rules", "decide_for",
-    "enqueue_process", "preload_for_worker", "process_message", "rest_may_reply", "rulebook_for", "rules_changed",
-    "validate", "warm_up",
+    "enqueue_process", "person_holds", "preload_for_worker", "process_message", "rest_may_reply", "rulebook_for",
+    "rules_changed", "validate", "warm_up",
 ]

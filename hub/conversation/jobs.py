@@ -31,6 +31,7 @@ from hub.core.state import get_state
 from hub.kb import apply_kb_effects
 from hub.outbound import claim_reply, enqueue_send, record_outbound, reply_meta
 from hub.tags import tag_message
+from hub.tickets import Effects, run_effects, take_fan_message
 
 log = logging.getLogger("hub.conversation")
 MAX_PROCESS_ATTEMPTS = 5  # runs of process_message before a message that keeps failing is marked failed
@@ -45,13 +46,20 @@ def process_message(message_id: int) -> str:
     if not claimed:
         return "skipped: already processed or in progress"
     to_send: list[int] = []
+    fx = Effects()
     with session_scope(state.engine) as session:
         message = session.get(Message, message_id)
         account = session.get(Account, message.account_id)
         identity = session.get(Identity, message.identity_id)
         inbound = inbound_from_row(message, account, identity)
         tag_message(session, message, inbound)  # the fan's intent and interests: idempotent per message
-        if message.reply_state == REPLY_PENDING:
+        held = None
+        if message.reply_state == REPLY_PENDING and not inbound.is_event:
+            # A person handles this fan (or it answers a survey): the message joins the ticket, the bots stay quiet.
+            held = take_fan_message(session, state.config, message, account.channel, fx)
+            if held is not None:
+                claim_reply(session, message.id, REPLY_NONE)
+        if held is None and message.reply_state == REPLY_PENDING:
             decision = decide_for(state, account.id, account.key, inbound, message.fan_id, message.id)
             if isinstance(decision, Reply) and claim_reply(session, message.id, REPLY_ASYNC):
                 to_send.append(record_outbound(session, message, message.id, decision.text, source=decision.source,
@@ -59,12 +67,13 @@ def process_message(message_id: int) -> str:
                 apply_kb_effects(session, message.id, message.text, decision)
             elif isinstance(decision, Handoff) and claim_reply(session, message.id, REPLY_NONE):
                 apply_kb_effects(session, message.id, message.text, decision)
-                to_send.extend(open_ticket(session, message, decision))
+                to_send.extend(open_ticket(session, state.config, message, account.channel, decision, fx))
             else:
                 claim_reply(session, message.id, REPLY_NONE)
         message.status = PROCESSED
         message.processed_at = utcnow()
         session.add(message)
+    run_effects(state, fx)
     for out_id in to_send:
         enqueue_send(out_id)
     return "processed"

@@ -17,6 +17,7 @@ from hub.core.models import OUT, Account, Identity, Message
 from hub.core.state import HubState
 from hub.kb import kb_service
 from hub.tags import intent_service
+from hub.tickets import holds_fan
 
 # The explicit order of the bots: the first decision that is not None wins. Rules an operator wrote
 # beat the knowledge base; the default reply only answers what nothing else did.
@@ -76,6 +77,12 @@ def decide_for(state: HubState, account_id: int, account_key: str, message: Inbo
     """All bots in order (the worker's view): the same decision the webhook would have made."""
     return decide_by_rules(state, account_id, account_key, message) or decide_by_rest(
         state, account_id, account_key, message, fan_id, before_id)
+
+
+def person_holds(state: HubState, account_id: int, fan_id: int) -> bool:
+    """Whether a person handles this fan (hub.tickets.holds_fan): then no bot answers their messages."""
+    with Session(state.engine) as session:
+        return holds_fan(session, state.config, account_id, fan_id)
 
 
 def inbound_from_row(message: Message, account: Account, identity: Identity) -> InboundMessage:

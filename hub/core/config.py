@@ -33,6 +33,16 @@ class Config:
     intake_journal: str = "auto"  # auto (on with SQLite) | on | off: see hub.intake.journal
     session_idle_minutes: int = 60  # a console session unused this long ends (see hub.web.auth)
     session_max_hours: int = 12  # and any console session ends this long after its login
+    ticket_reopen_minutes: int = 60  # a fan's message this soon after resolution reopens the ticket
+    ticket_autoclose_days: int = 3  # a resolved ticket is closed this long after resolution
+    sla_first_response_minutes: str = "240,60,15,5"  # per priority: low, normal, high, urgent
+    sla_resolution_hours: str = "72,24,8,4"  # per priority: low, normal, high, urgent
+    sla_warn_percent: int = 80  # warn when this much of an SLA target has passed
+    window_warn_minutes: int = 120  # warn the agent this long before the fan's 48-hour window closes
+    agent_away_seconds: int = 120  # an agent whose console is silent this long is away...
+    agent_offline_seconds: int = 600  # ...and offline after this long (their tickets are routed again)
+    vip_tags: str = "VIP"  # fans with one of these tags get a higher ticket priority
+    tickets_tick_seconds: int = 10  # how often SLA, presence, escalation and auto-close are checked
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed
     log_format: str = "json"  # json | text
     log_level: str = "INFO"
@@ -41,6 +51,16 @@ class Config:
     @property
     def send_retry_intervals(self) -> tuple[int, ...]:
         return seconds_list(self.send_retry_seconds)
+
+    @property
+    def sla_first_response(self) -> tuple[int, ...]:
+        """Minutes to the first response, by priority (1 low .. 4 urgent; index 0 is low)."""
+        return _per_priority(self.sla_first_response_minutes, "HUB_SLA_FIRST_RESPONSE_MINUTES")
+
+    @property
+    def sla_resolution(self) -> tuple[int, ...]:
+        """Hours to resolution, by priority (index 0 is low)."""
+        return _per_priority(self.sla_resolution_hours, "HUB_SLA_RESOLUTION_HOURS")
 
     @property
     def tag_sync_retry_intervals(self) -> tuple[int, ...]:
@@ -61,6 +81,13 @@ _ENV_PREFIX = "HUB_"
 def seconds_list(value: str) -> tuple[int, ...]:
     """A comma-separated list of whole seconds, as retry settings are written ("5,30,120")."""
     return tuple(int(part) for part in value.split(",") if part.strip())
+
+
+def _per_priority(value: str, name: str) -> tuple[int, ...]:
+    numbers = seconds_list(value)
+    if len(numbers) != 4 or min(numbers) <= 0:
+        raise ValueError(f"{name} needs four positive numbers (low, normal, high, urgent), not {value!r}")
+    return numbers
 
 
 def truthy(value: str) -> bool:

@@ -1,5 +1,7 @@
 """The sweeper thread of every worker process: runs `hub.intake.jobs.sweep` every few seconds, at once after
-a Redis outage or when Redis came back without its data; one sweeper at a time cluster-wide."""
+a Redis outage or when Redis came back without its data; one sweeper at a time cluster-wide. It is also the
+clock of the tickets: every second it offers to enqueue their periodic tick (hub.tickets.jobs.schedule_tick:
+SLA, escalation, presence fade, auto-close), which a Redis key lets through once per tickets_tick_seconds."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import redis
 from hub.core.redis_conn import redis_epoch
 from hub.core.state import HubState
 from hub.core.workers import RECONNECT_SECONDS
+from hub.tickets.jobs import schedule_tick
 
 log = logging.getLogger("hub.intake")
 
@@ -46,6 +49,7 @@ def start_sweeper(state: HubState, sweep: Callable[..., object], stop: threading
                             sweep(quick=True)
                     finally:
                         lock.release()
+                _offer_tick(state)
                 known_epoch, outage = epoch, False
                 if full:
                     next_sweep = time.monotonic() + state.config.sweep_interval_seconds
@@ -60,3 +64,12 @@ def start_sweeper(state: HubState, sweep: Callable[..., object], stop: threading
     thread = threading.Thread(target=loop, name="sweeper", daemon=True)
     thread.start()
     return thread
+
+
+def _offer_tick(state: HubState) -> None:
+    try:
+        schedule_tick(state)
+    except redis.RedisError:
+        raise
+    except Exception:  # a bug in the tickets must not stop the sweeps
+        log.exception("could not schedule the tickets tick")

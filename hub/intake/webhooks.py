@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from bots.base import Decision, Reply
 from channels.base import AccountConfig, InboundMessage, OutboundMessage, WebhookRejected
-from hub.conversation import decide_by_rest, decide_by_rules, rest_may_reply
+from hub.conversation import decide_by_rest, decide_by_rules, person_holds, rest_may_reply
 from hub.core import metrics
 from hub.core.accounts import KnownAccount, find_account
 from hub.core.models import Message
@@ -77,7 +77,11 @@ class WebhookHandler:
                 log.exception("a bot failed in the webhook, the worker retries", extra={"sender": inbound.sender})
                 return None
         # Hand-offs and silence are the worker's to act on (tickets, customer-service messages).
-        return decision if isinstance(decision, Reply) else None
+        if not isinstance(decision, Reply):
+            return None
+        if not inbound.is_event and person_holds(self.state, known.id, fan_id):
+            return None  # a person handles this fan: the message joins their ticket (the worker)
+        return decision
 
     def _stored_reply(self, message_id: int, inbound: InboundMessage) -> OutboundMessage | None:
         with Session(self.state.engine) as session:

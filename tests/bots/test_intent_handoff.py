@@ -32,3 +32,11 @@ def test_a_digit_past_the_list_or_without_a_list_follows_the_intent() -> None:
     assert isinstance(intent_handoff_bot(_message("3"), _context(LIST)), Handoff)
     assert isinstance(intent_handoff_bot(_message("2"), _context(None)), Handoff)
     assert isinstance(intent_handoff_bot(_message("转人工"), _context(LIST)), Handoff)
+
+
+def test_a_complaint_goes_to_a_person() -> None:
+    context = BotContext(account="brand", services={"intent_of": lambda _m: "complaint"})
+    decision = intent_handoff_bot(_message("三天了还没发货，太差了"), context)
+    assert isinstance(decision, Handoff) and decision.reason == "the fan complained"
+    chat = BotContext(account="brand", services={"intent_of": lambda _m: "chitchat"})
+    assert intent_handoff_bot(_message("哈哈"), chat) is None

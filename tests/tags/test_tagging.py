@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from bots.intent_handoff import COMPLAINT_TEXT
 from hub.core.db import session_scope
 from hub.core.models import Message
 from hub.tags.models import Example, FanTag, Tag
@@ -187,8 +188,9 @@ def test_intent_on_messages_and_tickets_and_asking_for_a_person(state: Any, bran
     assert complaint.meta["intent"] == "complaint" and human.meta["intent"] == "human"
     with Session(state.engine) as session:
         ticket = session.exec(select(Ticket)).one()
-    assert ticket.reason == "the fan asked for a person" and ticket.intent == "human"
-    assert brand.outbox("fan-6")[-1]["text"]["content"] == "好的，正在为您转接人工客服，请稍候。"
+    # The complaint goes to a person (high priority); asking for one then only joins that ticket.
+    assert ticket.reason == "the fan complained" and ticket.intent == "complaint" and ticket.priority == 3
+    assert [m["text"]["content"] for m in brand.outbox("fan-6")] == [COMPLAINT_TEXT]
 
 
 def test_retag_equals_incremental(state: Any, brand: Any, worker: Any, run_cli: Any) -> None:
