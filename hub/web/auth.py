@@ -1,5 +1,9 @@
 """Console authentication: server-side sessions, CSRF on every form and API write, roles, login throttling.
 
+API requests may instead bring `Authorization: Bearer TOKEN` (hub.web.bearer): they are authenticated by the token
+alone, their cookie is ignored, and CSRF does not apply to them. Every other POST/PUT/PATCH/DELETE needs the CSRF
+token (a form field, or the X-CSRFToken header on the API).
+
 A login starts a session recorded in Redis under a random id; the signed Flask cookie carries only that id
 (Flask-Login's alternative-id pattern: `get_id()` returns it). Every request looks the record up, so logging
 out deletes the record and ends every copy of the cookie; a session also ends when it has been idle for
@@ -31,7 +35,7 @@ from flask import (
     request,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
@@ -43,7 +47,7 @@ from wtforms.validators import DataRequired, Length
 
 from hub.core.config import Config
 from hub.core.models import User
-from hub.web import login_throttle
+from hub.web import bearer, login_throttle
 
 log = logging.getLogger("hub.web.auth")
 bp = Blueprint("auth", __name__)
@@ -64,6 +68,8 @@ def _now() -> float:
 
 
 class ConsoleUser(UserMixin):
+    """A user signed in through /login (a bearer-authenticated one is a hub.web.bearer.ApiUser, of the same shape)."""
+
     def __init__(self, user: User, session_id: str) -> None:
         self.id = str(user.id)
         self.email = user.email
@@ -86,6 +92,11 @@ class _SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(super().get_cookie_secure(app) or request.is_secure)
 
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        if bearer.is_bearer_request(request):
+            return self.session_class()  # the token alone speaks for the request: its cookie is not read
+        return super().open_session(app, request)
+
 
 def init_auth(app: Flask) -> None:
     config: Config = app.extensions["hub"].config
@@ -95,9 +106,21 @@ def init_auth(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.session_interface = _SessionInterface()
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # _authenticate_and_protect decides, per request
     csrf.init_app(app)
     login_manager.init_app(app)
+    app.before_request(_authenticate_and_protect)
     app.register_blueprint(bp)
+
+
+def _authenticate_and_protect() -> Any:
+    """A bearer request is authenticated by its token (401 if it is bad) and needs no CSRF token; any other
+    request that writes needs the CSRF token its session was given."""
+    if bearer.is_bearer_request(request):
+        return bearer.authenticate()
+    if current_app.config["WTF_CSRF_ENABLED"]:
+        csrf.protect(apply_exemptions=True)
+    return None
 
 
 def _store_unavailable(exc: redis.RedisError) -> NoReturn:
@@ -126,6 +149,9 @@ def _start_session(user: User) -> str:
 
 def _end_session(client: redis.Redis, session_id: str) -> None:
     client.delete(SESSION_PREFIX + session_id)
+
+
+login_manager.request_loader(bearer.load_user)
 
 
 @login_manager.user_loader

@@ -17,4 +17,5 @@ bp = Blueprint("console", __name__)
 @login_required
 def home() -> Any:
     state = current_app.extensions["hub"]
-    return render_template("home.html", stats=collect(state), tickets=list_tickets(state, "open")[:50])
+    tickets, _ = list_tickets(state, status="open,assigned,waiting")
+    return render_template("home.html", stats=collect(state), tickets=tickets)

@@ -28,7 +28,7 @@ def init_web(app: Flask) -> None:
     @login_manager.unauthorized_handler
     def _unauthorized() -> Any:
         if request.path.startswith("/api/"):
-            return jsonify(error="log in first (POST /login)"), 401
+            return jsonify(error="log in first (POST /login), or send 'Authorization: Bearer TOKEN'"), 401
         return redirect(url_for("auth.login", next=request.path))
 
 

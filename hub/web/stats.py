@@ -11,7 +11,9 @@ from sqlmodel import Session, select
 
 from hub.core.models import IN, OUT, SENT, Fan, Message
 from hub.core.state import HubState
-from hub.tickets import Ticket
+from hub.tickets import ACTIVE, Agent, Ticket
+from hub.tickets.csat import csat_summary
+from hub.tickets.models import ONLINE
 
 
 def collect(state: HubState) -> dict[str, Any]:
@@ -29,7 +31,10 @@ def collect(state: HubState) -> dict[str, Any]:
             "tickets": count(model=Ticket),
             "tickets_open": count(Ticket.status == "open", model=Ticket),
             "tickets_assigned": count(Ticket.assignee_id.is_not(None), model=Ticket),
+            "tickets_active": count(Ticket.status.in_(ACTIVE), model=Ticket),
+            "agents_online": count(Agent.status == ONLINE, model=Agent),
         }
+        figures["csat"] = csat_summary(session)
     try:
         figures["jobs_queued"] = state.queue.count
         figures["jobs_failed"] = FailedJobRegistry(queue=state.queue).count

@@ -1,8 +1,9 @@
-"""The REST API under /api/v1, one module per resource: `base` (the blueprint, roles, the OpenAPI document,
-stats and tickets), `kb` (suggestions, agent replies, proposals) and `tags` (taxonomy, profiles, examples,
-training)."""
+"""The REST API under /api/v1, one module per resource: `base` (the blueprint, roles, errors, `endpoint` to
+declare a route with pydantic models, the OpenAPI document spectree generates from them, stats),
+`tickets` (the queue, a ticket, the work on it), `people` (agents, teams, notifications, canned replies), `kb`
+(suggestions, agent replies, proposals) and `tags` (taxonomy, profiles, examples, training)."""
 
-from hub.web.api import kb, tags
+from hub.web.api import kb, people, tags, tickets
 from hub.web.api.base import bp
 
-__all__ = ["bp", "kb", "tags"]
+__all__ = ["bp", "kb", "people", "tags", "tickets"]

@@ -3,36 +3,70 @@ and the proposals collected from questions the bot could not answer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from flask import jsonify, request
+from flask import jsonify
 from flask_login import current_user
+from pydantic import BaseModel, StringConstraints
 from sqlmodel import Session, select
 
 from hub.core.db import session_scope
 from hub.core.models import IN, Fan, Message
 from hub.kb import KbProposal, accept_proposal, kb_service, request_rebuild
 from hub.outbound import enqueue_send, record_outbound
-from hub.web.api.base import bp, documented, require, state
+from hub.web.api.base import Body, ErrorOut, Response, bp, endpoint, error, state
 
 RECENT_MESSAGES = 3
 
 
+class SuggestionOut(BaseModel):
+    entry_id: str
+    question: str | None
+    answer: str | None
+    confidence: float
+    for_message: str
+
+
+class ReplyIn(Body):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class QueuedOut(BaseModel):
+    id: int
+    status: str
+
+
+class ProposalOut(BaseModel):
+    id: int
+    question: str
+    answer: str
+    candidates: list[Any]
+
+
+class AcceptIn(Body):
+    question: str | None = None
+    answer: str | None = None
+
+
+class AcceptedOut(BaseModel):
+    entry_id: str
+    index: str
+
+
 @bp.get("/fans/<int:fan_id>/suggestions")
-@documented("/fans/{fan_id}/suggestions", "get", "Knowledge-base entries ranked for the fan's latest messages",
-            roles=("agent", "operator"))
+@endpoint("agent", "operator", resp=Response(HTTP_200=list[SuggestionOut], HTTP_404=ErrorOut, HTTP_409=ErrorOut),
+          tags=["kb"])
 def suggestions(fan_id: int) -> Any:
-    if denied := require("agent", "operator"):
-        return denied
+    """Knowledge-base entries ranked for the fan's latest messages"""
     kb = kb_service(state())
     with Session(state().engine) as session:
         if session.get(Fan, fan_id) is None:
-            return jsonify(error=f"no fan {fan_id}"), 404
+            return error(404, f"no fan {fan_id}")
         texts = session.exec(select(Message.text).where(Message.fan_id == fan_id, Message.direction == IN,
                                                         Message.text != "")
                              .order_by(Message.id.desc()).limit(RECENT_MESSAGES)).all()  # type: ignore[union-attr]
     if kb is None:
-        return jsonify(error="the knowledge base has no index yet: import entries (hub kb import)"), 409
+        return error(409, "the knowledge base has no index yet: import entries (hub kb import)")
     best: dict[str, dict[str, Any]] = {}
     for text in texts:  # newest first: a later message's ranking wins ties
         for hit in kb.search(text, k=5):
@@ -46,19 +80,15 @@ def suggestions(fan_id: int) -> Any:
 
 
 @bp.post("/fans/<int:fan_id>/messages")
-@documented("/fans/{fan_id}/messages", "post", "An agent's reply to a fan, delivered through the channel",
-            roles=("agent",))
-def agent_reply(fan_id: int) -> Any:
-    if denied := require("agent"):
-        return denied
-    text = str((request.get_json(silent=True) or {}).get("text") or "").strip()
-    if not text or len(text) > 2000:
-        return jsonify(error="text must be 1–2000 characters"), 400
+@endpoint("agent", json=ReplyIn, resp=Response(HTTP_202=QueuedOut, HTTP_404=ErrorOut), tags=["kb"])
+def agent_reply(fan_id: int, json: ReplyIn) -> Any:
+    """An agent's reply to a fan, delivered through the channel"""
+    text = json.text
     with session_scope(state().engine) as session:
         last_in = session.exec(select(Message).where(Message.fan_id == fan_id, Message.direction == IN)
                                .order_by(Message.id.desc())).first()  # type: ignore[union-attr]
         if last_in is None:
-            return jsonify(error=f"fan {fan_id} has not written to any account"), 404
+            return error(404, f"fan {fan_id} has not written to any account")
         count = len(session.exec(select(Message.id).where(Message.reply_to_id == last_in.id)).all())
         out_id = record_outbound(session, last_in, last_in.id, text, source=f"agent:{current_user.id}", via="api",
                                  dedupe_key=f"agent:{last_in.id}:{count}")
@@ -80,10 +110,9 @@ def _propose_answer(session: Session, fan_id: int, text: str) -> None:
 
 
 @bp.get("/kb/proposals")
-@documented("/kb/proposals", "get", "Open proposals for new knowledge-base entries", roles=("operator",))
+@endpoint("operator", resp=Response(HTTP_200=list[ProposalOut]), tags=["kb"])
 def proposals() -> Any:
-    if denied := require("operator"):
-        return denied
+    """Open proposals for new knowledge-base entries"""
     with Session(state().engine) as session:
         rows = session.exec(select(KbProposal).where(KbProposal.status == "open").order_by(KbProposal.id)).all()
     return jsonify([{"id": p.id, "question": p.question, "answer": p.answer, "candidates": p.candidates}
@@ -91,18 +120,16 @@ def proposals() -> Any:
 
 
 @bp.post("/kb/proposals/<int:proposal_id>/accept")
-@documented("/kb/proposals/{proposal_id}/accept", "post", "Accept a proposal as a new entry", roles=("operator",))
-def accept(proposal_id: int) -> Any:
-    if denied := require("operator"):
-        return denied
-    body = request.get_json(silent=True) or {}
+@endpoint("operator", json=AcceptIn, resp=Response(HTTP_201=AcceptedOut, HTTP_404=ErrorOut), tags=["kb"])
+def accept(proposal_id: int, json: AcceptIn) -> Any:
+    """Accept a proposal as a new entry (the proposal's question and answer unless the body gives others)"""
     try:
         with session_scope(state().engine) as session:
-            entry = accept_proposal(session, proposal_id, body.get("question"), body.get("answer"))
+            entry = accept_proposal(session, proposal_id, json.question, json.answer)
             entry_id = entry.external_id
     except LookupError as exc:
-        return jsonify(error=str(exc)), 404
+        return error(404, str(exc))
     except ValueError as exc:
-        return jsonify(error=str(exc)), 400
+        return error(400, str(exc))
     request_rebuild(state())
     return jsonify(entry_id=entry_id, index="rebuilding"), 201
