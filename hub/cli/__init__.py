@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 
 import click
 
 from hub.cli.admin import account_group, rules_group, user_group
+from hub.cli.agents import agents_group
 from hub.cli.common import echo_figures
 from hub.cli.fans import fans_group
 from hub.cli.kb import kb_group
 from hub.cli.run import demo, sandbox_group, serve, simulate, worker
 from hub.cli.tags import tags_group
+from hub.cli.teams import teams_group
+from hub.cli.tickets import tickets_group
+from hub.cli.tokens import tokens_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,29 +51,8 @@ def stats(as_json: bool) -> None:
     echo_figures(collect(create_state()), as_json)
 
 
-@cli.group("tickets")
-def tickets_group() -> None:
-    """Service tickets."""
-
-
-@tickets_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
-@click.option("--status", default=None, help="open | assigned | closed")
-def tickets_list(as_json: bool, status: str | None) -> None:
-    from hub.app import create_state
-    from hub.tickets import list_tickets
-
-    rows = list_tickets(create_state(), status)
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False))
-        return
-    for row in rows:
-        click.echo(f"#{row['id']:<6} {row['status']:<9} fan={row['fan']:<6} intent={row['intent']} {row['reason']}")
-
-
-for command in (account_group, user_group, rules_group, kb_group, tags_group, fans_group, demo, serve, worker,
-                sandbox_group,
-                simulate):
+for command in (account_group, user_group, rules_group, kb_group, tags_group, fans_group, tokens_group, teams_group,
+                agents_group, tickets_group, demo, serve, worker, sandbox_group, simulate):
     cli.add_command(command)
 
 

@@ -1,5 +1,6 @@
 """Demo data: one Official Account on the local WeChat emulation, its auto-reply rules, console users, a small
-knowledge base and interest tags with seed keywords (the worker trains the interest model from them)."""
+knowledge base, interest tags with seed keywords (the worker trains the interest model from them), and two teams
+of service agents who are online, so a hand-off is assigned to one of them at once."""
 
 from __future__ import annotations
 
@@ -16,12 +17,26 @@ from hub.core.models import Account, User
 from hub.core.state import HubState
 from hub.kb import KbEntry, import_rows, read_entries
 from hub.tags import Tag, create_tag
+from hub.tickets import Effects, Team, run_effects
+from hub.tickets.presence import set_status
+from hub.tickets.teams import add_agent, create_team
 
 DEMO_KEY = "demo"
 DEMO_KB = Path(__file__).with_name("kb.jsonl")
 DEMO_APP_ID = "wxd0000000000demo"
-DEMO_USERS = (("admin@demo.local", "admin"), ("operator@demo.local", "operator"), ("agent@demo.local", "agent"))
+DEMO_USERS = (("admin@demo.local", "admin"), ("operator@demo.local", "operator"))
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed for the demo; never used outside it
+
+# Teams and their skills: a ticket goes to the team whose skill is its intent (complaint, human — "转人工" — ...)
+# or, failing that, one of the fan's interest tags; a ticket no team matches goes to any online agent.
+DEMO_TEAMS = (("售后", ("complaint", "human")), ("数码", ("数码",)))
+# Agents (console users with DEMO_PASSWORD): e-mail, teams, capacity. They are set online with `hub agents status`'s
+# kind of status, which holds until changed (a console's heartbeat status would fade when the console closes).
+DEMO_AGENTS = (
+    ("agent1@demo.local", ("售后",), 4),
+    ("agent2@demo.local", ("售后", "数码"), 5),
+    ("agent3@demo.local", ("数码",), 3),
+)
 
 DEMO_RULES = (
     # kind, match, pattern, reply, priority
@@ -74,6 +89,21 @@ def seed_demo(state: HubState, api_base: str) -> Account:
     return account
 
 
+def seed_agents(state: HubState) -> None:
+    """The teams and their online agents, once (an operator's later changes to them stay). Apart from
+    `seed_demo`: tests that use the demo account bring agents of their own."""
+    fx = Effects()
+    with session_scope(state.engine) as session:
+        if session.exec(select(Team)).first() is not None:
+            return
+        for name, skills in DEMO_TEAMS:
+            create_team(session, name, skills)
+        for email, teams, capacity in DEMO_AGENTS:
+            user, _ = add_agent(session, email, teams, capacity=capacity, password=DEMO_PASSWORD)
+            set_status(session, user.id, "online", fx, heartbeat=False)  # type: ignore[arg-type]
+    run_effects(state, fx)
+
+
 def _seed_users(session: Session) -> None:
     for email, role in DEMO_USERS:
         if session.exec(select(User).where(User.email == email)).first() is None:
@@ -92,5 +122,7 @@ DEMO_STEPS: tuple[tuple[str, str], ...] = (
     ("hub simulate --text 这款粉底液适合干皮吗", ""),
     ("hub fans show o-demo-fan", "tagged 美妆 after two such messages, with the evidence"),
     ("hub stats --json && hub tickets list", ""),
+    ("hub simulate --text 转人工 --openid fan3", "a hand-off: the worker assigns it to an online agent of 售后"),
+    ("hub tickets list --status assigned --json", "each ticket with its agent's e-mail (assignee)"),
 )
 

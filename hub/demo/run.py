@@ -14,7 +14,7 @@ import requests
 
 from hub.core.config import load_config
 from hub.core.redis_conn import embedded_redis_url, keep_embedded_redis, stop_embedded_redis
-from hub.demo.data import DEMO_PASSWORD, DEMO_STEPS, DEMO_USERS, seed_demo
+from hub.demo.data import DEMO_AGENTS, DEMO_PASSWORD, DEMO_STEPS, DEMO_USERS, seed_agents, seed_demo
 
 
 def _start_sandbox(port: int):  # type: ignore[no-untyped-def]
@@ -72,6 +72,7 @@ def run_demo(port: int, sandbox_port: int) -> None:
     state = create_state()
     upgrade(state.engine)
     account = seed_demo(state, f"http://127.0.0.1:{sandbox_port}")
+    seed_agents(state)
     from hub.kb import rebuild_kb_index
 
     rebuild_kb_index()
@@ -87,14 +88,17 @@ def run_demo(port: int, sandbox_port: int) -> None:
         if not _wait_ready(f"http://127.0.0.1:{port}/healthz"):
             raise click.ClickException(f"the web process did not come up on port {port}; is the port free?")
         users = ", ".join(email for email, _ in DEMO_USERS)
+        agents = ", ".join(f"{email} ({'、'.join(teams)})" for email, teams, _ in DEMO_AGENTS)
         click.echo(
             f"""
 The hub is running (SQLite and Redis under {config.instance_path}/).
   Webhook:           http://127.0.0.1:{port}/webhooks/wechat/{account.key}  (safe mode)
   WeChat emulation:  http://127.0.0.1:{sandbox_port}/   — fans, their messages and the hub's replies
   Console login:     http://127.0.0.1:{port}/login  ({users}; password {DEMO_PASSWORD})
+  Service agents:    {agents} — online, same password
 Try, in another terminal:
 {_steps()}
+  (an agent's reply to the fan, through the API with `hub tokens create EMAIL`: see the README)
 Press Ctrl-C to stop."""
         )
         _watch(commands, children)
