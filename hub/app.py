@@ -17,7 +17,7 @@ from hub.core.logs import setup_logging
 from hub.core.redis_conn import make_redis
 from hub.core.state import HubState, set_current
 from hub.intake import RedisReplayMemory, WebhookHandler, mount_webhooks
-from hub.web import TEMPLATES, init_web
+from hub.web import STATIC, TEMPLATES, init_web
 
 
 def create_state(config_overrides: Mapping[str, Any] | None = None) -> HubState:
@@ -32,7 +32,8 @@ def create_state(config_overrides: Mapping[str, Any] | None = None) -> HubState:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     state = create_state(config)
-    app = Flask("hub", instance_path=str(state.config.instance_path.resolve()), template_folder=str(TEMPLATES))
+    app = Flask("hub", instance_path=str(state.config.instance_path.resolve()), template_folder=str(TEMPLATES),
+                static_folder=str(STATIC))
     app.config.update(
         SECRET_KEY=state.config.secret_key,
         TESTING=state.config.testing,

@@ -43,6 +43,7 @@ class Config:
     agent_offline_seconds: int = 600  # ...and offline after this long (their tickets are routed again)
     vip_tags: str = "VIP"  # fans with one of these tags get a higher ticket priority
     tickets_tick_seconds: int = 10  # how often SLA, presence, escalation and auto-close are checked
+    timezone: str = "Asia/Shanghai"  # how the consoles show times (an account may set its own: settings.timezone)
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed
     log_format: str = "json"  # json | text
     log_level: str = "INFO"

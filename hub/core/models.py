@@ -127,6 +127,7 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=256)
     role: str = Field(max_length=16)
     display_name: str = Field(default="", max_length=200)
+    locale: str | None = Field(default=None, max_length=16)  # the console's language (None: Chinese, the default)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 class ModelBlob(SQLModel, table=True):

@@ -9,5 +9,6 @@ from hub.web.setup import init_web
 from hub.web.stats import collect
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"  # the consoles' CSS and scripts, and vendored assets (static/vendor)
 
-__all__ = ["TEMPLATES", "ApiToken", "collect", "init_web"]
+__all__ = ["STATIC", "TEMPLATES", "ApiToken", "collect", "init_web"]

@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -36,6 +38,7 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_babel import format_time, gettext, lazy_gettext, ngettext
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
@@ -59,6 +62,8 @@ login_manager.session_protection = "strong"
 SESSION_PREFIX = "hub:console-session:"
 SEEN_RESOLUTION_SECONDS = 60  # how often a session's last use is written back
 STORE_DOWN = "The session store (Redis) is unavailable; try again in a minute."
+# While the store is down the reader's language cannot be looked up (it is on their session): pages say it in both.
+STORE_DOWN_PAGE = "会话存储（Redis）暂时不可用，请一分钟后再试。" + STORE_DOWN
 # Checked against when the e-mail is unknown, so a wrong address costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
@@ -75,6 +80,7 @@ class ConsoleUser(UserMixin):
         self.email = user.email
         self.role = user.role
         self.display_name = user.display_name or user.email
+        self.locale = user.locale
         self.session_id = session_id
 
     def get_id(self) -> str:
@@ -82,8 +88,8 @@ class ConsoleUser(UserMixin):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    email = EmailField(lazy_gettext("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=200)])
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -127,7 +133,7 @@ def _store_unavailable(exc: redis.RedisError) -> NoReturn:
     log.error("session store unavailable (Redis)", extra={"error": type(exc).__name__, "path": request.path})
     if request.path.startswith("/api/"):
         abort(make_response(jsonify(error=STORE_DOWN), 503))
-    abort(503, description=STORE_DOWN)
+    abort(503, description=STORE_DOWN_PAGE)
 
 
 def _fingerprint(user: User) -> str:
@@ -172,11 +178,17 @@ def _load(session_id: str) -> ConsoleUser | None:
         if user is None or not user.active or _fingerprint(user) != record["pw"]:
             _end_session(state.redis, session_id)  # deactivated, or the password changed
             return None
-        if now - record["seen"] >= min(SEEN_RESOLUTION_SECONDS, idle / 4):
+        # A console's own polling and heartbeat (X-Hub-Background) do not count as use: an open tab left alone
+        # still ends its session after the idle time.
+        if now - record["seen"] >= min(SEEN_RESOLUTION_SECONDS, idle / 4) and not _background():
             _save(state.redis, session_id, {**record, "seen": now}, config)
     except redis.RedisError as exc:
         _store_unavailable(exc)
     return ConsoleUser(user, session_id)
+
+
+def _background() -> bool:
+    return request.headers.get("X-Hub-Background") == "1"
 
 
 def _safe_next(target: str | None) -> str:
@@ -198,7 +210,7 @@ def login() -> Any:
         wait = login_throttle.wait_seconds(state.redis, attempt)
         if wait:
             log.warning("login throttled", extra={"email": email, "remote": request.remote_addr, "wait": wait})
-            response = make_response(render_template("login.html", form=form, error=login_throttle.message(wait)))
+            response = make_response(render_template("login.html", form=form, error=_throttled(wait)))
             response.status_code, response.headers["Retry-After"] = 429, str(wait)
             return response
         with Session(state.engine) as session:
@@ -209,7 +221,7 @@ def login() -> Any:
                 session_id = _start_session(user)
             except redis.RedisError as exc:
                 log.error("session store unavailable (Redis)", extra={"error": type(exc).__name__})
-                return render_template("login.html", form=form, error=STORE_DOWN), 503
+                return render_template("login.html", form=form, error=gettext(STORE_DOWN)), 503
             login_user(ConsoleUser(user, session_id))
             log.info("login", extra={"user_id": user.id, "role": user.role})
             response = redirect(_safe_next(request.args.get("next")))
@@ -217,10 +229,20 @@ def login() -> Any:
             return response
         login_throttle.record_failure(state.redis, attempt)
         log.warning("login failed", extra={"email": email, "remote": request.remote_addr})
-        error, status = "Wrong e-mail or password.", 401
+        error, status = gettext("Wrong e-mail or password."), 401
     elif request.method == "POST":
-        error, status = "The form expired or was incomplete. Please try again.", 400
+        error, status = gettext("The form expired or was incomplete. Please try again."), 400
     return render_template("login.html", form=form, error=error), status
+
+
+def _throttled(wait: int) -> str:
+    """What a throttled login is told, in the reader's language: how long to wait, and until when (hub time)."""
+    if wait < 120:
+        amount = ngettext("%(num)d second", "%(num)d seconds", wait)
+    else:
+        amount = ngettext("%(num)d minute", "%(num)d minutes", math.ceil(wait / 60))
+    until = format_time(datetime.now(UTC) + timedelta(seconds=wait), "HH:mm:ss")
+    return gettext("Too many failed attempts. Try again in %(amount)s (at %(time)s).", amount=amount, time=until)
 
 
 @bp.post("/logout")

@@ -30,6 +30,7 @@ class ApiUser(UserMixin):
         self.email = user.email
         self.role = user.role
         self.display_name = user.display_name
+        self.locale = user.locale
         self.token_id = user.token_id
 
     def get_id(self) -> str:

@@ -12,16 +12,20 @@ from sqlalchemy.exc import OperationalError
 
 from hub.core import metrics
 from hub.core.health import bp as health_bp
+from hub.web.admin import bp as admin_bp
+from hub.web.agent import bp as agent_bp
 from hub.web.api import bp as api_bp
 from hub.web.auth import init_auth, login_manager
 from hub.web.console import bp as console_bp
+from hub.web.i18n import init_i18n
 
 log = logging.getLogger("hub.web")
 
 
 def init_web(app: Flask) -> None:
     init_auth(app)
-    for blueprint in (health_bp, console_bp, api_bp):
+    init_i18n(app)
+    for blueprint in (health_bp, console_bp, agent_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
     _instrument(app)
 

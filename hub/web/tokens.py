@@ -43,6 +43,7 @@ class TokenUser:
     role: str
     display_name: str
     token_id: int
+    locale: str | None = None
 
 
 def digest(token: str) -> str:
@@ -117,7 +118,8 @@ def user_for_token(engine: Engine, token: str) -> TokenUser | None:
             log.info("API token refused", extra={"reason": reason, "token_id": row.id, "user_id": user.id})
             return None
         found_user = TokenUser(id=int(user.id or 0), email=user.email, role=user.role,
-                               display_name=user.display_name or user.email, token_id=int(row.id or 0))
+                               display_name=user.display_name or user.email, token_id=int(row.id or 0),
+                               locale=user.locale)
         now = utcnow()
         if row.last_used_at is None or now - as_utc(row.last_used_at) >= LAST_USED_RESOLUTION:
             session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))  # type: ignore[arg-type]

@@ -74,7 +74,7 @@ def test_a_bearer_request_ignores_the_session_cookie(app: Any, state: Any, users
     assert browser.get("/api/v1/kb/proposals", headers=_bearer(agent)).status_code == 403
     assert browser.get("/api/v1/kb/proposals", headers=_bearer("hub_wrong")).status_code == 401
     assert browser.get("/api/v1/kb/proposals").status_code == 200  # the session itself is untouched
-    home = browser.get("/").get_data(as_text=True)
+    home = browser.get("/overview").get_data(as_text=True)
     logout = browser.post("/logout", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"',
                                                                    home).group(1)})
     assert logout.status_code == 302 and browser.get("/api/v1/stats").status_code == 401

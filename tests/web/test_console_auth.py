@@ -33,17 +33,17 @@ def _login(client: Any, email: str, password: str, next_url: str = "") -> Any:
 
 def test_login_logout_and_protected_pages(app: Any, users: None) -> None:
     client = app.test_client()
-    assert client.get("/").status_code == 302  # to /login
+    assert client.get("/overview").status_code == 302  # to /login
     assert client.get("/api/v1/stats").status_code == 401
     response = _login(client, "agent@x.test", "correct-horse")
     assert response.status_code == 302 and response.headers["Location"] == "/"
-    assert client.get("/").status_code == 200
+    assert client.get("/overview").status_code == 200
     stats = client.get("/api/v1/stats").get_json()
     assert {"fans", "messages_in", "messages_out", "tickets", "jobs_failed", "jobs_queued"} <= stats.keys()
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/overview").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.get("/overview").status_code == 302
 
 
 def test_wrong_password_and_unknown_user_look_the_same(app: Any, users: None) -> None:
@@ -51,14 +51,14 @@ def test_wrong_password_and_unknown_user_look_the_same(app: Any, users: None) ->
     wrong = _login(client, "agent@x.test", "wrong-password")
     unknown = _login(client, "nobody@x.test", "wrong-password")
     assert wrong.status_code == unknown.status_code == 401
-    assert "Wrong e-mail or password." in wrong.get_data(as_text=True)
+    assert "邮箱或密码错误。" in wrong.get_data(as_text=True)  # "Wrong e-mail or password." (Chinese by default)
 
 
 def test_login_without_csrf_token_is_refused(app: Any, users: None) -> None:
     client = app.test_client()
     response = client.post("/login", data={"email": "agent@x.test", "password": "correct-horse"})
     assert response.status_code == 400
-    assert client.get("/").status_code == 302
+    assert client.get("/overview").status_code == 302
 
 
 def _client(app: Any, address: str) -> Any:
@@ -71,7 +71,8 @@ def _assert_slowed(response: Any) -> int:
     assert response.status_code == 429
     wait = int(response.headers["Retry-After"])
     assert 1 <= wait <= 15 * 60
-    assert re.search(r"Try again in \d+ (second|minute)s? \(at \d\d:\d\d:\d\d UTC\)", response.get_data(as_text=True))
+    # "Too many failed attempts. Try again in N seconds (at HH:MM:SS)." — in Chinese, the time in the hub's zone
+    assert re.search(r"请 \d+ (秒|分钟)后再试（\d\d:\d\d:\d\d 之后）", response.get_data(as_text=True))
     return wait
 
 
@@ -90,13 +91,13 @@ def test_the_owner_still_logs_in_after_someone_elses_failures(app: Any, users: N
     assert _login(attacker, "agent@x.test", "guess").status_code == 429
     newcomer = _client(app, "198.51.100.7")  # a new address, a browser that never logged in
     assert _login(newcomer, "agent@x.test", "correct-horse").status_code == 302
-    assert newcomer.get("/").status_code == 200
+    assert newcomer.get("/overview").status_code == 200
 
 
 def test_the_owner_still_logs_in_when_the_attacker_shares_the_address(app: Any, users: None) -> None:
     owner = _client(app, "192.0.2.1")  # behind an unconfigured proxy every client has the proxy's address
     assert _login(owner, "agent@x.test", "correct-horse").status_code == 302
-    token = re.search(r'name="csrf_token" value="([^"]+)"', owner.get("/").get_data(as_text=True)).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', owner.get("/overview").get_data(as_text=True)).group(1)
     owner.post("/logout", data={"csrf_token": token})
     attacker = _client(app, "192.0.2.1")
     for _ in range(10):
@@ -135,7 +136,7 @@ def test_many_addresses_guessing_one_account_are_slowed_but_not_the_owner(app: A
 def test_a_browser_that_logged_in_before_is_not_slowed_by_its_address(app: Any, users: None) -> None:
     owner = _client(app, "192.0.2.1")
     assert _login(owner, "agent@x.test", "correct-horse").status_code == 302
-    token = re.search(r'name="csrf_token" value="([^"]+)"', owner.get("/").get_data(as_text=True)).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', owner.get("/overview").get_data(as_text=True)).group(1)
     owner.post("/logout", data={"csrf_token": token})
     neighbour = _client(app, "192.0.2.1")  # the same address: an office NAT, or a proxy not configured
     for n in range(12):
@@ -149,7 +150,7 @@ def test_a_browser_that_logged_in_before_is_not_slowed_by_its_address(app: Any, 
 def test_a_known_browser_guessing_is_slowed_after_its_own_budget(app: Any, users: None) -> None:
     browser = _client(app, "192.0.2.1")
     assert _login(browser, "agent@x.test", "correct-horse").status_code == 302
-    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/").get_data(as_text=True)).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/overview").get_data(as_text=True)).group(1)
     browser.post("/logout", data={"csrf_token": token})  # a stolen known-browser cookie buys 10 guesses
     statuses = [_login(browser, "agent@x.test", "guess").status_code for _ in range(20)]
     assert statuses[:10] == [401] * 10 and 429 in statuses
@@ -177,7 +178,7 @@ def test_no_open_redirect_after_login(app: Any, users: None) -> None:
 def test_user_supplied_text_is_escaped(app: Any, users: None) -> None:
     client = app.test_client()
     _login(client, "<script>@x.test", "correct-horse")
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/overview").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 

@@ -38,19 +38,19 @@ def test_agent_logs_in_and_sees_the_overview(browser: Any, state: Any, live_hub:
                          password_hash=generate_password_hash("correct-horse")))
     page = browser.new_page()
     try:
-        page.goto(f"{live_hub.url}/")
+        page.goto(f"{live_hub.url}/overview")  # an agent's home is the queue: ask for the overview itself
         assert page.url.startswith(f"{live_hub.url}/login")
         page.fill("#email", "agent@x.test")
         page.fill("#password", "wrong-password")
         page.click("button[type=submit]")
-        assert page.locator("[role=alert]").inner_text() == "Wrong e-mail or password."
+        assert page.locator("[role=alert]").inner_text() == "邮箱或密码错误。"  # Chinese by default
         page.fill("#email", "agent@x.test")
         page.fill("#password", "correct-horse")
         page.click("button[type=submit]")
-        page.wait_for_selector("text=Overview")
-        assert "小王 (agent)" in page.inner_text("header")
-        assert page.locator("text=messages_in").count() == 1
-        page.click("text=Log out")
+        page.wait_for_selector("text=概览")
+        assert "小王 · 客服" in page.inner_text("header")
+        assert page.locator("tr[data-key=messages_in]").count() == 1
+        page.click("text=退出登录")
         page.wait_for_selector("#email")
     finally:
         page.close()

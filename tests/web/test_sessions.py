@@ -36,7 +36,7 @@ def _login(client: Any, base_url: str = "http://localhost", headers: dict[str, s
 
 
 def _logout(client: Any) -> None:
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/overview").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
 
@@ -56,10 +56,10 @@ def test_a_copied_cookie_stops_working_after_logout(app: Any, user: None) -> Non
     client = app.test_client()
     assert _login(client).status_code == 302
     copy = _copy(app, client)
-    assert copy.get("/").status_code == 200  # the copy is the same session...
+    assert copy.get("/overview").status_code == 200  # the copy is the same session...
     _logout(client)
-    assert client.get("/").status_code == 302
-    assert copy.get("/").status_code == 302  # ...and ends with it
+    assert client.get("/overview").status_code == 302
+    assert copy.get("/overview").status_code == 302  # ...and ends with it
     assert copy.get("/api/v1/stats").status_code == 401
 
 
@@ -68,7 +68,7 @@ def test_logging_in_again_starts_a_new_session(app: Any, user: None) -> None:
     _login(first)
     _login(second)
     _logout(second)
-    assert first.get("/").status_code == 200  # logging out in one browser leaves the others alone
+    assert first.get("/overview").status_code == 200  # logging out in one browser leaves the others alone
 
 
 def test_deactivation_and_password_change_end_sessions(app: Any, state: Any, user: None) -> None:
@@ -76,14 +76,14 @@ def test_deactivation_and_password_change_end_sessions(app: Any, state: Any, use
     _login(client)
     with session_scope(state.engine) as session:
         session.exec(select(User).where(User.email == EMAIL)).one().password_hash = generate_password_hash("new-pw-1")
-    assert client.get("/").status_code == 302
+    assert client.get("/overview").status_code == 302
     with session_scope(state.engine) as session:
         session.exec(select(User).where(User.email == EMAIL)).one().password_hash = generate_password_hash(PASSWORD)
     _login(client)
-    assert client.get("/").status_code == 200
+    assert client.get("/overview").status_code == 200
     with session_scope(state.engine) as session:
         session.exec(select(User).where(User.email == EMAIL)).one().active = False
-    assert client.get("/").status_code == 302
+    assert client.get("/overview").status_code == 302
 
 
 def test_sessions_expire_after_inactivity(app: Any, state: Any, user: None,
@@ -95,10 +95,25 @@ def test_sessions_expire_after_inactivity(app: Any, state: Any, user: None,
     _login(client)
     for _ in range(4):  # activity keeps the session alive well past one idle period
         clock[0] += idle - 5
-        assert client.get("/").status_code == 200
+        assert client.get("/overview").status_code == 200
     clock[0] += idle + 1
-    assert client.get("/").status_code == 302
-    assert _copy(app, client).get("/").status_code == 302
+    assert client.get("/overview").status_code == 302
+    assert _copy(app, client).get("/overview").status_code == 302
+
+
+def test_a_consoles_background_polling_does_not_keep_an_idle_session_alive(
+        app: Any, state: Any, user: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    idle = state.config.session_idle_minutes * 60
+    clock = [1_000_000.0]
+    monkeypatch.setattr(hub.web.auth, "_now", lambda: clock[0])
+    client = app.test_client()
+    _login(client)
+    background = {"X-Hub-Background": "1"}
+    for _ in range(3):  # an open tab polling while nobody uses it
+        clock[0] += idle / 3
+        assert client.get("/overview", headers=background).status_code == 200
+    clock[0] += idle / 3
+    assert client.get("/overview").status_code == 302
 
 
 def test_sessions_end_after_their_maximum_age(app: Any, state: Any, user: None,
@@ -110,9 +125,9 @@ def test_sessions_end_after_their_maximum_age(app: Any, state: Any, user: None,
     step = state.config.session_idle_minutes * 60 - 5
     while clock[0] + step < 1_000_000.0 + state.config.session_max_hours * 3600:
         clock[0] += step
-        assert client.get("/").status_code == 200
+        assert client.get("/overview").status_code == 200
     clock[0] += step
-    assert client.get("/").status_code == 302
+    assert client.get("/overview").status_code == 302
 
 
 def test_session_cookie_is_secure_over_https_only(app: Any, user: None) -> None:
@@ -138,11 +153,11 @@ def test_redis_down_means_503_with_a_reason(app: Any, state: Any, user: None,
     state.redis = redis.Redis(port=1, socket_connect_timeout=0.2)  # nothing listens there
     try:
         with caplog.at_level(logging.WARNING, logger="hub.web.auth"):
-            response = client.get("/")
+            response = client.get("/overview")
             assert response.status_code == 503 and "session store" in response.get_data(as_text=True)
             login = _login(app.test_client())  # throttling fails open; starting a session cannot
-            assert login.status_code == 503 and "try again" in login.get_data(as_text=True)
+            assert login.status_code == 503 and "请一分钟后再试" in login.get_data(as_text=True)  # "try again"
         assert any("redis" in record.getMessage().lower() for record in caplog.records)
     finally:
         state.redis = working
-    assert client.get("/").status_code == 200  # the session outlived the outage
+    assert client.get("/overview").status_code == 200  # the session outlived the outage
