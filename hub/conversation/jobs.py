@@ -32,6 +32,7 @@ from hub.kb import apply_kb_effects
 from hub.outbound import claim_reply, enqueue_send, record_outbound, reply_meta
 from hub.tags import tag_message
 from hub.tickets import Effects, run_effects, take_fan_message
+from hub.tickets.jobs import route_now
 
 log = logging.getLogger("hub.conversation")
 MAX_PROCESS_ATTEMPTS = 5  # runs of process_message before a message that keeps failing is marked failed
@@ -73,6 +74,7 @@ def process_message(message_id: int) -> str:
         message.status = PROCESSED
         message.processed_at = utcnow()
         session.add(message)
+    route_now(fx)  # a hand-off's ticket goes to an agent now, in this job
     run_effects(state, fx)
     for out_id in to_send:
         enqueue_send(out_id)

@@ -53,6 +53,19 @@ def run_effects(state: HubState, effects: Effects) -> None:
     publish(state, effects.live)
 
 
+def route_now(fx: Effects) -> None:
+    """Route the tickets a change opened right here (a worker job that has just committed them), instead of
+    queueing a job for each: a hand-off is assigned without waiting behind the queue. What fails here is left in
+    `fx.route` for run_effects to enqueue."""
+    for ticket_id in sorted(fx.route):
+        try:
+            route_ticket(ticket_id)
+        except Exception:
+            log.exception("routing at once failed; a route job will retry", extra={"ticket_id": ticket_id})
+            continue
+        fx.route.discard(ticket_id)
+
+
 def survey(ticket_id: int) -> str:
     """Ask the fan of a resolved ticket for a satisfaction score (once; skipped with the reason when WeChat's
     window or quota does not allow it, or the ticket was reopened meanwhile)."""
