@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from channels.base import OutboundMessage, SendError, TransientSendError
 from hub.core.claims import claim_message
 from hub.core.db import session_scope
+from hub.core.live import publish
 from hub.core.models import FAILED, QUEUED, SENDING, SENT, Account, Identity, Message, utcnow
 from hub.core.queue import enqueue, job_id_for, run_scheduled_now
 from hub.core.state import HubState, get_state
@@ -50,6 +51,8 @@ def send_message(message_id: int) -> str:
         message = session.get(Message, message_id)
         account = session.get(Account, message.account_id)
         account_id = account.id
+        delivery = {"type": "message.delivery", "message_id": message_id, "fan_id": message.fan_id,
+                    "ticket_id": (message.meta or {}).get("ticket_id")}
         identity = session.get(Identity, message.identity_id)
         outbound = OutboundMessage(account=account.key, recipient=identity.external_id, text=message.text)
     channel = channel_for(state, account)
@@ -67,8 +70,16 @@ def send_message(message_id: int) -> str:
     if failure is not None:
         if not failure.permanent:
             _note_failure(state, account_id)
-        return _record_failure(message_id, failure, state.config.send_max_attempts)
+        delivery["error_code"] = str(failure.code)  # an agent sees the failure (or the retry) without reloading
+        try:
+            outcome = _record_failure(message_id, failure, state.config.send_max_attempts)
+        except RetryLater:
+            publish(state, [{**delivery, "status": "retrying"}])
+            raise
+        publish(state, [{**delivery, "status": "failed"}])
+        return outcome
     _note_success(state, account_id)
+    publish(state, [{**delivery, "status": "sent"}])
     if remote_id:
         with session_scope(state.engine) as session:
             message = session.get(Message, message_id)

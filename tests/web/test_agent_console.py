@@ -20,7 +20,7 @@ from hub.core.db import session_scope
 from hub.core.models import FAILED, IN, Fan, Identity, Message, User, utcnow
 from hub.outbound import record_outbound
 from hub.tags import create_tag
-from hub.tickets import Effects, add_note, run_effects
+from hub.tickets import Effects, add_note, reply, run_effects
 from hub.tickets.lifecycle import lock_ticket, set_status
 from hub.tickets.models import Ticket
 from hub.tickets.notify import notify
@@ -380,6 +380,24 @@ def test_live_reports_a_new_message_and_an_assignment(app: Any, state: Any, work
     assert "窗口将在 2 小时后关闭" in text_of(a.get("/notifications"))
     # a sequence the hub never reached (Redis restarted): refresh everything
     assert a.get(f"/live?since={note['seq'] + 1000}").get_json()["reset"] is True
+
+
+def test_a_replys_delivery_outcome_reaches_the_open_ticket(app: Any, state: Any, worker: Any,
+                                                         world: dict[str, Any]) -> None:
+    a = login(app, "a@x.cn")
+    seq = int(re.search(r'data-seq="(\d+)"', text_of(a.get(f"/tickets/{world['ticket']}"))).group(1))
+    fx = Effects()
+    with session_scope(state.engine) as session:
+        reply(session, state.config, lock_ticket(session, world["ticket"]), world["a"], "马上为您查询", fx=fx)
+    run_effects(state, fx)
+    worker()  # the send fails (the account's API is nowhere): the agent's page learns it without reloading
+    changes = a.get(f"/live?since={seq}&ticket={world['ticket']}").get_json()
+    assert changes["ticket"] is True
+    from hub.core.live import changes_since
+
+    deliveries = [u for u in changes_since(state, seq)[1] if u["type"] == "message.delivery"]
+    assert deliveries and deliveries[-1]["ticket_id"] == world["ticket"]
+    assert a.get(f"/live?since={seq}&ticket={world['waiting']}").get_json()["ticket"] is False
 
 
 # -- the fan ---------------------------------------------------------------------------------------------------

@@ -85,6 +85,10 @@ def live() -> Any:
                            "assigned": []}
     for update in updates:
         kind = str(update.get("type", ""))
+        if kind == "message.delivery":  # a reply went out or failed: the open ticket shows its new state
+            if ticket is not None and update.get("ticket_id") == ticket:
+                out["ticket"] = True
+            continue
         if kind.startswith("ticket."):
             if not mine_only or update.get("ticket_id") in shown or update.get("source_id") in shown or user in (
                     update.get("assignee_id"), update.get("agent_id")):
