@@ -11,6 +11,7 @@ from hub.core.models import Message, as_utc
 from hub.outbound import record_outbound
 from hub.tags import interests_of
 from hub.tickets import Effects, Opening, open_or_join, priority_for, team_for
+from hub.tickets.lifecycle import link_message
 
 
 def open_ticket(session: Session, config: Config, message: Message, channel: str, decision: Handoff,
@@ -29,4 +30,7 @@ def open_ticket(session: Session, config: Config, message: Message, channel: str
     message.meta = {**(message.meta or {}), "ticket_id": ticket.id}
     if not decision.text:
         return []
-    return [record_outbound(session, message, message.id, decision.text, source=decision.source, via="api")]
+    notice = record_outbound(session, message, message.id, decision.text, source=decision.source, via="api",
+                             meta={"ticket_id": ticket.id})
+    link_message(session, ticket.id, notice)  # the hand-off notice is part of the ticket's conversation
+    return [notice]

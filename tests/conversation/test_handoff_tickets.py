@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from bots.intent_handoff import HANDOFF_TEXT
 from hub.core.db import session_scope
 from hub.core.models import Message, utcnow
 from hub.intake.journal import flush_all
@@ -68,7 +69,7 @@ def test_the_bots_stay_quiet_while_a_person_handles_the_fan(demo: Any, state: An
     assert demo.say("fan-1", text="价格")["reply_text"] in ("", None)
     assert demo.say("fan-1", text="嗯")["reply_text"] in ("", None)
     worker()
-    assert _on_ticket(state, ticket.id) == ["我要转人工", "价格", "嗯"]
+    assert _on_ticket(state, ticket.id) == ["我要转人工", HANDOFF_TEXT, "价格", "嗯"]  # the notice is on it too
     assert _bot_replies_to(state, "嗯") == []
     # Events still work: the menu click is answered.
     assert "客服热线" in demo.say("fan-1", event="CLICK", key="MENU_HOTLINE")["reply_text"]

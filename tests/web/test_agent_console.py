@@ -222,7 +222,7 @@ def test_the_conversation_shows_the_fans_whole_history(app: Any, state: Any, wor
     assert "[图片]" in page and 'href="https://mmbiz.example/p.jpg"' in page and "MEDIA1" in page
     assert "javascript:alert" not in page  # only http(s) links are shown
     assert "[语音]" in page and "快递三天没动" in page
-    assert "机器人 · faq" in page and "收到您的图片" in page
+    assert "机器人 · 知识库" in page and "收到您的图片" in page
     assert "未送达" in page and "45015" in page and "48 小时" in page
     assert "内部备注 · Agent A" in page and "老客户，注意语气" in page
     assert "分配给 Agent A" in page  # the routing event, as a system line

@@ -30,6 +30,13 @@ def priority_label(priority: str) -> str:
             "urgent": gettext("Urgent")}.get(priority, priority)
 
 
+def bot_label(source: str) -> str:
+    """Which automatic answer this was, as the reader's language names it."""
+    return {"faq": gettext("Knowledge base"), "intent": gettext("Hand-off"), "keyword": gettext("Keyword rule"),
+            "welcome": gettext("Welcome message"), "menu": gettext("Menu reply"),
+            "default": gettext("Default reply")}.get(source, source)
+
+
 def intent_label(intent: str | None) -> str:
     if not intent:
         return ""

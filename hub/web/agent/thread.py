@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from hub.core.models import IN, QUEUED, SENDING, Message, as_utc
 from hub.tickets.models import Team, TicketEvent, TicketMessage
+from hub.web.agent.present import bot_label
 from hub.web.agent.queue import account_zones, user_names
 
 PAGE = 40
@@ -106,7 +107,7 @@ def _message_view(m: Message, on_ticket: int | None, ticket_id: int, names: dict
     elif m.source == "csat":
         author, who = "csat", ""
     else:
-        author, who = "bot", m.source
+        author, who = "bot", bot_label(m.source)
     return {
         "type": "message", "id": m.id, "at": as_utc(m.received_at), "tz": tz, "outbound": m.direction != IN,
         "author": author, "who": who, "kind": m.kind, "text": m.text or "", "event": m.event,

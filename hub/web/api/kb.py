@@ -58,7 +58,8 @@ class AcceptedOut(BaseModel):
           tags=["kb"])
 def suggestions(fan_id: int) -> Any:
     """Knowledge-base entries ranked for the fan's latest messages"""
-    kb = kb_service(state())
+    # Right after an import this process may still be loading the new index: wait for it rather than say "none".
+    kb = kb_service(state()) or kb_service(state(), wait=True)
     with Session(state().engine) as session:
         if session.get(Fan, fan_id) is None:
             return error(404, f"no fan {fan_id}")
