@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 import redis
+from sqlmodel import Session
 
 from hub.core.db import session_scope
 from hub.core.models import utcnow
@@ -19,7 +20,7 @@ from hub.tickets import csat, presence, sla
 from hub.tickets.effects import WAKE_KEY, Effects, publish
 from hub.tickets.errors import NotFound
 from hub.tickets.lifecycle import lock_ticket
-from hub.tickets.models import RESOLVED
+from hub.tickets.models import OPEN, RESOLVED, Ticket
 from hub.tickets.routing import route, waiting_tickets
 
 log = logging.getLogger("hub.tickets")
@@ -72,15 +73,21 @@ def survey(ticket_id: int) -> str:
     state = get_state()
     fx = Effects()
     with session_scope(state.engine) as session:
-        try:
-            ticket = lock_ticket(session, ticket_id)
-        except NotFound:
-            return "skipped: no such ticket"
-        if ticket.status != RESOLVED:
-            return f"skipped: {ticket.status}"
+        ticket = _locked(session, ticket_id, RESOLVED)
+        if isinstance(ticket, str):
+            return ticket
         message_id = csat.request_survey(session, ticket, fx)
     run_effects(state, fx)
     return f"sent as message {message_id}" if message_id else "skipped (see the ticket's events)"
+
+
+def _locked(session: Session, ticket_id: int, status: str) -> Ticket | str:
+    """The ticket, locked, if it is still in `status`; else why the job has nothing to do."""
+    try:
+        ticket = lock_ticket(session, ticket_id)
+    except NotFound:
+        return "skipped: no such ticket"
+    return ticket if ticket.status == status else f"skipped: {ticket.status}"
 
 
 def route_ticket(ticket_id: int) -> str:
@@ -88,12 +95,9 @@ def route_ticket(ticket_id: int) -> str:
     state = get_state()
     fx = Effects()
     with session_scope(state.engine) as session:
-        try:
-            ticket = lock_ticket(session, ticket_id)
-        except NotFound:
-            return "skipped: no such ticket"
-        if ticket.status != "open":
-            return f"skipped: {ticket.status}"
+        ticket = _locked(session, ticket_id, OPEN)
+        if isinstance(ticket, str):
+            return ticket
         agent_id = route(session, ticket, fx)
     run_effects(state, fx)
     if agent_id is None:

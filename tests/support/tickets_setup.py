@@ -11,8 +11,9 @@ from sqlmodel import Session, col, func, select
 from hub.core.db import session_scope
 from hub.core.models import IN, Account, Fan, Identity, Message, User, utcnow
 from hub.tickets import Effects, Opening, open_or_join, run_effects
-from hub.tickets.models import ASSIGNED, OPEN, WAITING, Agent, Ticket
-from hub.tickets.presence import set_status
+from hub.tickets.lifecycle import lock_ticket, set_status
+from hub.tickets.models import ASSIGNED, OPEN, RESOLVED, WAITING, Agent, Ticket
+from hub.tickets.presence import set_status as set_presence
 from hub.tickets.teams import add_agent, create_team
 
 _ids = itertools.count(1)
@@ -70,6 +71,19 @@ def open_for(state: Any, message: Message, *, team_id: int | None = None, priori
     return ticket_id, how
 
 
+def ticket_row(state: Any, ticket_id: int) -> Ticket:
+    with Session(state.engine) as session:
+        return session.get(Ticket, ticket_id)
+
+
+def resolve(state: Any, ticket_id: int) -> None:
+    """Resolve a ticket as an agent would (its effects run: the survey job, waiting tickets routed)."""
+    fx = Effects()
+    with session_scope(state.engine) as session:
+        set_status(session, state.config, lock_ticket(session, ticket_id), RESOLVED, None, fx)
+    run_effects(state, fx)
+
+
 def make_team(state: Any, name: str, skills: tuple[str, ...] = ()) -> int:
     with session_scope(state.engine) as session:
         return create_team(session, name, skills).id
@@ -80,7 +94,7 @@ def make_agent(state: Any, email: str, teams: tuple[str, ...] = (), capacity: in
     with session_scope(state.engine) as session:
         user, _ = add_agent(session, email, teams, capacity=capacity, password="password123")
         user_id = user.id
-        set_status(session, user_id, status, fx)
+        set_presence(session, user_id, status, fx)
     run_effects(state, fx)
     return user_id
 

@@ -16,12 +16,10 @@ from hub.core.db import session_scope
 from hub.core.models import IN, OUT, Message, utcnow
 from hub.intake.journal import flush_all
 from hub.outbound import record_outbound
-from hub.tickets import Effects, run_effects
 from hub.tickets.csat import SURVEY_TEXT, THANKS_TEXT, csat_summary, parse_answer
-from hub.tickets.lifecycle import lock_ticket, set_status
 from hub.tickets.models import ASSIGNED, RESOLVED, Ticket, TicketEvent
 from tests.support.demo_setup import wire_demo
-from tests.support.tickets_setup import fan_message, make_account, make_agent, open_for
+from tests.support.tickets_setup import fan_message, make_account, make_agent, open_for, resolve, ticket_row
 from tests.support.wechat_setup import wire_account
 
 
@@ -33,18 +31,6 @@ def demo(state: Any, live_hub: Any, sandbox: Any) -> Any:
 def _tickets(state: Any) -> list[Ticket]:
     with Session(state.engine) as session:
         return list(session.exec(select(Ticket).order_by(col(Ticket.id))).all())
-
-
-def _ticket(state: Any, ticket_id: int) -> Ticket:
-    with Session(state.engine) as session:
-        return session.get(Ticket, ticket_id)
-
-
-def _resolve(state: Any, ticket_id: int) -> None:
-    fx = Effects()
-    with session_scope(state.engine) as session:
-        set_status(session, state.config, lock_ticket(session, ticket_id), RESOLVED, None, fx)
-    run_effects(state, fx)
 
 
 def _events(state: Any, ticket_id: int, kind: str) -> list[TicketEvent]:
@@ -63,14 +49,14 @@ def test_the_fan_scores_the_service_after_resolution(demo: Any, state: Any, work
     worker()
     [ticket] = _tickets(state)
     assert ticket.status == ASSIGNED and ticket.assignee_id == agent
-    _resolve(state, ticket.id)
+    resolve(state, ticket.id)
     worker()
     assert _received(demo, "fan-1")[-1] == SURVEY_TEXT
-    assert _ticket(state, ticket.id).csat_requested_at is not None
+    assert ticket_row(state, ticket.id).csat_requested_at is not None
     flush_all(state)
     assert demo.say("fan-1", text="5 很好")["reply_text"] in ("", None)  # no bot answers a survey's answer
     worker()
-    ticket = _ticket(state, ticket.id)
+    ticket = ticket_row(state, ticket.id)
     assert (ticket.status, ticket.csat_score, ticket.csat_comment) == (RESOLVED, 5, "很好")  # not reopened
     [event] = _events(state, ticket.id, "csat")
     assert event.data["score"] == 5 and event.data["comment"] == "很好"
@@ -92,13 +78,13 @@ def test_a_survey_the_api_refuses_for_a_while_is_delivered_once(state: Any, live
         session.expunge(message)
     ticket_id, _ = open_for(state, message)
     brand.fault("message/custom/send", count=3, errcode=-1)  # WeChat is busy for three calls
-    _resolve(state, ticket_id)
+    resolve(state, ticket_id)
     worker()
     assert _received(brand, "fan-1") == [SURVEY_TEXT]
     with Session(state.engine) as session:
         [survey] = session.exec(select(Message).where(Message.direction == OUT, Message.source == "csat")).all()
         assert survey.status == "sent" and survey.attempts == 4
-    _resolve(state, ticket_id)  # resolving again (nothing changes) asks nothing more
+    resolve(state, ticket_id)  # resolving again (nothing changes) asks nothing more
     worker()
     assert _received(brand, "fan-1") == [SURVEY_TEXT]
 
@@ -109,11 +95,11 @@ def test_no_survey_once_the_fans_window_has_closed(state: Any, worker: Any) -> N
     with session_scope(state.engine) as session:
         session.execute(update(Ticket).where(col(Ticket.id) == ticket_id)
                         .values(last_fan_message_at=utcnow() - timedelta(hours=49)))
-    _resolve(state, ticket_id)
+    resolve(state, ticket_id)
     worker()
     [skipped] = _events(state, ticket_id, "csat_skipped")
     assert "48-hour window" in skipped.data["why"]
-    assert _ticket(state, ticket_id).csat_requested_at is None
+    assert ticket_row(state, ticket_id).csat_requested_at is None
     with Session(state.engine) as session:
         assert session.exec(select(Message).where(Message.direction == OUT)).all() == []
 
@@ -126,7 +112,7 @@ def test_no_survey_when_the_fans_quota_is_used_up(state: Any, worker: Any) -> No
         for n in range(5):
             record_outbound(session, message, message.id, f"回复 {n}", source="agent", via="api",
                             dedupe_key=f"test:{n}")
-    _resolve(state, ticket_id)
+    resolve(state, ticket_id)
     worker()
     [skipped] = _events(state, ticket_id, "csat_skipped")
     assert "5 customer-service messages" in skipped.data["why"]
@@ -139,10 +125,10 @@ def test_the_quota_counts_only_since_the_fans_last_message(state: Any, worker: A
         for n in range(5):
             record_outbound(session, first, first.id, f"回复 {n}", source="agent", via="api", dedupe_key=f"t:{n}")
     ticket_id, _ = open_for(state, fan_message(state, account, "o1", "还在吗"))  # the fan wrote again
-    _resolve(state, ticket_id)
+    resolve(state, ticket_id)
     worker()
     assert _events(state, ticket_id, "csat_skipped") == []
-    assert _ticket(state, ticket_id).csat_requested_at is not None
+    assert ticket_row(state, ticket_id).csat_requested_at is not None
 
 
 @pytest.mark.parametrize(("text", "answer"), [

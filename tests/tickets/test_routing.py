@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
-
 from hub.core.db import session_scope
 from hub.tickets import Effects, run_effects
-from hub.tickets.lifecycle import lock_ticket, set_status
-from hub.tickets.models import ASSIGNED, OPEN, RESOLVED, Ticket
+from hub.tickets.models import ASSIGNED, OPEN
 from hub.tickets.presence import set_status as set_presence
 from hub.tickets.teams import set_capacity
 from tests.support.tickets_setup import (
@@ -22,19 +19,9 @@ from tests.support.tickets_setup import (
     make_team,
     open_for,
     open_tickets,
+    resolve,
+    ticket_row,
 )
-
-
-def _ticket(state: Any, ticket_id: int) -> Ticket:
-    with Session(state.engine) as session:
-        return session.get(Ticket, ticket_id)
-
-
-def _resolve(state: Any, ticket_id: int) -> None:
-    fx = Effects()
-    with session_scope(state.engine) as session:
-        set_status(session, state.config, lock_ticket(session, ticket_id), RESOLVED, None, fx)
-    run_effects(state, fx)
 
 
 def test_a_hand_off_goes_to_the_least_loaded_agent_of_its_team_round_robin(state: Any, worker: Any) -> None:
@@ -46,8 +33,8 @@ def test_a_hand_off_goes_to_the_least_loaded_agent_of_its_team_round_robin(state
     other = make_agent(state, "c@x.cn", ("数码",))
     tickets = [open_for(state, fan_message(state, account, f"o{i}", "我要投诉"), team_id=sales)[0] for i in range(4)]
     worker()
-    owners = [_ticket(state, t).assignee_id for t in tickets]
-    assert all(_ticket(state, t).status == ASSIGNED for t in tickets)
+    owners = [ticket_row(state, t).assignee_id for t in tickets]
+    assert all(ticket_row(state, t).status == ASSIGNED for t in tickets)
     assert sorted(owners) == sorted([a, b, a, b]) and other not in owners
     assert owners[0] != owners[1]  # round-robin among equally loaded agents
     check_invariants(state)
@@ -61,10 +48,10 @@ def test_waiting_tickets_are_assigned_the_moment_capacity_frees(state: Any, work
     first, _ = open_for(state, fan_message(state, account, "o1", "人工"), team_id=team)
     second, _ = open_for(state, fan_message(state, account, "o2", "人工"), team_id=team)
     worker()
-    assert _ticket(state, first).assignee_id == agent and _ticket(state, second).status == OPEN
-    _resolve(state, first)
+    assert ticket_row(state, first).assignee_id == agent and ticket_row(state, second).status == OPEN
+    resolve(state, first)
     worker()
-    assert _ticket(state, second).assignee_id == agent
+    assert ticket_row(state, second).assignee_id == agent
     check_invariants(state)
 
 
@@ -94,14 +81,14 @@ def test_an_agent_going_offline_has_their_tickets_routed_again(state: Any, worke
     a = make_agent(state, "a@x.cn")
     ticket, _ = open_for(state, fan_message(state, account, "o1", "人工"))
     worker()
-    assert _ticket(state, ticket).assignee_id == a
+    assert ticket_row(state, ticket).assignee_id == a
     b = make_agent(state, "b@x.cn")
     fx = Effects()
     with session_scope(state.engine) as session:
         set_presence(session, a, "offline", fx)
     run_effects(state, fx)
     worker()
-    assert _ticket(state, ticket).assignee_id == b
+    assert ticket_row(state, ticket).assignee_id == b
     assert loads(state)[a] == (0, 5)
     check_invariants(state)
 
@@ -126,5 +113,5 @@ def test_capacity_lowered_below_the_load_keeps_the_tickets_and_takes_no_new_ones
     run_effects(state, fx)
     second, _ = open_for(state, fan_message(state, account, "o2", "人工"))
     worker()
-    assert _ticket(state, first).assignee_id == agent and _ticket(state, second).status == OPEN
+    assert ticket_row(state, first).assignee_id == agent and ticket_row(state, second).status == OPEN
     assert loads(state)[agent] == (1, 0)

@@ -16,7 +16,6 @@ and write — tests/web/test_console_security.py (the Flask test client over eve
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +31,6 @@ from tests.support.hub_processes import HubProcesses
 from tests.support.servers import RedisServer
 from tests.support.tickets_setup import fan_message, make_account, make_agent, make_team, open_for
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 PASSWORD = "password123"  # tests.support.tickets_setup.make_agent's
 A, B = "wang@brand.test", "li@brand.test"
 LIVE_S = 10  # how long a live change may take to show (the console polls every second; 2 shared cores)
@@ -50,18 +44,6 @@ KB = [  # the knowledge base `hub kb import` reads (JSONL: id, question, similar
 ]
 EDIT = "运费由我们承担，有问题随时找我。"
 NOTE = "已核对订单，符合七天无理由退货。"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(autouse=True)
