@@ -27,11 +27,13 @@ def serve(host: str, port: int, workers: int, threads: int, read_timeout: float)
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Work until the queue is empty, then exit.")
-def worker(burst: bool) -> None:
+@click.option("--fork/--no-fork", default=None,
+              help="Run each job in a forked work horse (default, HUB_WORKER_FORK) or in this process.")
+def worker(burst: bool, fork: bool | None) -> None:
     """Run an RQ worker with the scheduler (retries with back-off need it) and the sweeper."""
     from hub.cli.worker import run_worker
 
-    run_worker(burst=burst)
+    run_worker(burst=burst, fork=fork)
 
 
 @click.group("sandbox")

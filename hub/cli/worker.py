@@ -17,15 +17,16 @@ from hub.app import create_app
 from hub.conversation import preload_for_worker
 from hub.core.redis_conn import keep_embedded_redis, quick_retry, redis_url
 from hub.core.state import HubState
-from hub.core.workers import RECONNECT_SECONDS, HubWorker
+from hub.core.workers import RECONNECT_SECONDS, HubInProcessWorker, HubWorker
 from hub.intake import drain, start_dispatcher, start_sweeper, sweep
 
 log = logging.getLogger("hub.worker")
 
 
-def run_worker(burst: bool = False, with_sweeper: bool = True) -> bool:
+def run_worker(burst: bool = False, with_sweeper: bool = True, fork: bool | None = None) -> bool:
     app = create_app()
     state: HubState = app.extensions["hub"]
+    worker_class = HubWorker if (state.config.worker_fork if fork is None else fork) else HubInProcessWorker
     stop = threading.Event()
     if not state.config.redis_url:
         keep_embedded_redis(state.config.instance_path, stop)  # restarted within a second if it dies
@@ -43,7 +44,7 @@ def run_worker(burst: bool = False, with_sweeper: bool = True) -> bool:
         while True:
             worker: HubWorker | None = None
             try:
-                worker = HubWorker([state.queue.name], connection=connection)
+                worker = worker_class([state.queue.name], connection=connection)
                 worker.scheduler_name = scheduler_name
                 worked = worker.work(burst=burst, with_scheduler=True, logging_level=state.config.log_level)
             except redis.RedisError as exc:  # raised while starting or tearing down, outside RQ's loop

@@ -44,6 +44,7 @@ class Config:
     vip_tags: str = "VIP"  # fans with one of these tags get a higher ticket priority
     tickets_tick_seconds: int = 10  # how often SLA, presence, escalation and auto-close are checked
     timezone: str = "Asia/Shanghai"  # how the consoles show times (an account may set its own: settings.timezone)
+    worker_fork: bool = True  # hub worker runs each job in a forked work horse (RQ's default); off: in-process
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed
     log_format: str = "json"  # json | text
     log_level: str = "INFO"

@@ -135,5 +135,16 @@ class HubWorker(_PromptCommands, Worker):
         super().teardown()
 
 
+class HubInProcessWorker(HubWorker):
+    """`hub worker --no-fork`: HubWorker running each job in the worker process itself, as RQ's SimpleWorker does.
+    Short jobs (routing a ticket, sending a reply) then cost their work, not a fork, a new database connection
+    and cold compiled statements each. A job that hangs is still stopped by its time-out (a signal in the main
+    thread); a job that kills the process takes the worker with it, and its message is recovered as after a
+    killed work horse (the sweeper's reaper)."""
+
+    execute_job = SimpleWorker.execute_job
+    get_heartbeat_ttl = SimpleWorker.get_heartbeat_ttl
+
+
 class HubSimpleWorker(_PromptCommands, SimpleWorker):
     """Runs jobs in its own process, without forking (the tests)."""

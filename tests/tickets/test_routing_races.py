@@ -60,6 +60,24 @@ def test_four_workers_racing_assign_every_ticket_once_and_evenly(state: Any, hub
     print(f"{TICKETS} tickets routed by {WORKERS} workers in {elapsed:.1f} s")
 
 
+def test_in_process_workers_route_as_forking_ones_do(state: Any, hub_config: dict[str, Any], tmp_path: Path) -> None:
+    """`hub worker --no-fork` (each job in the worker's own process): the same claims, the same guarantees."""
+    account = make_account(state)
+    agents = [make_agent(state, f"agent{i}@x.cn", capacity=30) for i in range(5)]
+    for i in range(100):
+        enqueue_route(open_for(state, fan_message(state, account, f"fan{i}", "人工"), run=False)[0])
+    logs = [open(tmp_path / f"inproc{i}.log", "wb") for i in range(2)]  # noqa: SIM115
+    workers = [subprocess.Popen([sys.executable, "-m", "hub", "worker", "--burst", "--no-fork"],
+                                env=_worker_env(hub_config), stdout=log, stderr=log) for log in logs]
+    for process in workers:
+        assert process.wait(120) == 0, (tmp_path / "inproc0.log").read_text()[-3000:]
+    with Session(state.engine) as session:
+        assert dict(session.exec(select(Ticket.status, func.count()).group_by(Ticket.status)).all()) == {ASSIGNED: 100}
+    check_invariants(state)
+    per_agent = [loads(state)[agent][0] for agent in agents]
+    assert max(per_agent) - min(per_agent) <= 1, per_agent
+
+
 def _nobody_waits_while_capacity_is_free(state: Any) -> None:
     with Session(state.engine) as session:
         waiting = session.exec(select(Ticket).where(Ticket.status == OPEN)).all()
