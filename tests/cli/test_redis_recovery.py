@@ -21,7 +21,7 @@ from hub.core.db import session_scope
 from hub.core.models import IN, Message
 from hub.intake.journal import flush_all
 from hub.outbound.record import record_outbound
-from tests.support.servers import RedisServer
+from tests.support.servers import RedisServer, stop_processes, worker_env
 from tests.support.wechat_setup import add_rule, wire_account
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a subprocess shares the file
@@ -48,7 +48,7 @@ def hub_worker(hub_config: dict[str, Any], tmp_path: Path) -> Iterator[Callable[
     log_path = tmp_path / "worker.log"
 
     def start() -> subprocess.Popen[bytes]:
-        env = {**os.environ, **{f"HUB_{k.upper()}": str(v) for k, v in hub_config.items() if k != "testing"}}
+        env = worker_env(hub_config)
         env.pop("HUB_SWEEP_GRACE_SECONDS")  # the worker runs on the defaults users get
         if not hub_config["redis_url"]:
             env.pop("HUB_REDIS_URL")  # the embedded Redis
@@ -58,13 +58,7 @@ def hub_worker(hub_config: dict[str, Any], tmp_path: Path) -> Iterator[Callable[
         return process
 
     yield start
-    for process in started:
-        process.terminate()
-    for process in started:
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    stop_processes(started)
     if log_path.exists():
         print(log_path.read_text(errors="replace")[-6000:])
 

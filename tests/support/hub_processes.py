@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import requests
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, stop_processes
 from tests.support.wechat_setup import WiredAccount
 
 T = TypeVar("T")
@@ -115,14 +115,8 @@ class HubProcesses:
         return path.read_text(errors="replace")[-LOG_TAIL:] if path.exists() else ""
 
     def close(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
+        stop_processes(list(self.processes.values()))
         for name, process in self.processes.items():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
             print(f"---- hub {name} (exit {process.returncode}) ----\n{self.log(name)}")
 
 

@@ -131,3 +131,21 @@ class LiveServer:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+def worker_env(config: dict[str, Any], **settings: Any) -> dict[str, str]:
+    """The environment of a `hub` process configured like a test's app (`config`, then `settings`)."""
+    chosen = {**config, **settings}
+    return {**os.environ, **{f"HUB_{k.upper()}": str(v) for k, v in chosen.items() if k != "testing"}}
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], seconds: float = 15) -> None:
+    """Ask every process to stop, then wait for each; one that does not stop in time is killed."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

@@ -43,7 +43,7 @@ from sqlmodel import Session, col, func, select
 from hub.core.queue import job_id_for
 from hub.tickets.jobs import ROUTE_RETRIES, enqueue_route, route_ticket, route_waiting
 from hub.tickets.models import ASSIGNED, Ticket, TicketEvent
-from tests.support.servers import RedisServer
+from tests.support.servers import RedisServer, stop_processes, worker_env
 from tests.support.tickets_setup import check_invariants, fan_message, loads, make_account, make_agent, open_for
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a subprocess shares the file
@@ -63,8 +63,7 @@ def hub_worker(hub_config: dict[str, Any], tmp_path: Path) -> Iterator[Callable[
     log_path = tmp_path / "worker.log"
 
     def start(**settings: Any) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **{f"HUB_{k.upper()}": str(v) for k, v in {**hub_config, **settings}.items()
-                                if k != "testing"}}
+        env = worker_env(hub_config, **settings)
         with log_path.open("ab") as log:
             process = subprocess.Popen([sys.executable, "-m", "hub", "worker"], env=env, stdout=log, stderr=log)
         started.append(process)
@@ -72,13 +71,7 @@ def hub_worker(hub_config: dict[str, Any], tmp_path: Path) -> Iterator[Callable[
 
     yield start
     horses = [horse for process in started if process.poll() is None for horse in [_work_horse(process)] if horse]
-    for process in started:
-        process.terminate()
-    for process in started:
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    stop_processes(started)
     for horse in horses:  # a horse leads its own process group: it may outlive its worker
         with contextlib.suppress(ProcessLookupError):
             os.kill(horse, signal.SIGKILL)

@@ -4,7 +4,6 @@ agents resolving, leaving and coming back while tickets queue, with the invarian
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
@@ -23,13 +22,10 @@ from hub.tickets.models import ASSIGNED, OPEN, RESOLVED, WAITING, Ticket, Ticket
 from hub.tickets.presence import set_status as set_presence
 from hub.tickets.routing import candidates
 from hub.tickets.teams import set_capacity
+from tests.support.servers import worker_env
 from tests.support.tickets_setup import check_invariants, fan_message, loads, make_account, make_agent, open_for
 
 TICKETS, AGENTS, WORKERS = 1000, 20, 4
-
-
-def _worker_env(hub_config: dict[str, Any]) -> dict[str, str]:
-    return {**os.environ, **{f"HUB_{k.upper()}": str(v) for k, v in hub_config.items() if k != "testing"}}
 
 
 @pytest.mark.slow
@@ -43,7 +39,7 @@ def test_four_workers_racing_assign_every_ticket_once_and_evenly(state: Any, hub
         enqueue_route(ticket_id)
     logs = [open(tmp_path / f"worker{i}.log", "wb") for i in range(WORKERS)]  # noqa: SIM115
     started = time.monotonic()
-    workers = [subprocess.Popen([sys.executable, "-m", "hub", "worker", "--burst"], env=_worker_env(hub_config),
+    workers = [subprocess.Popen([sys.executable, "-m", "hub", "worker", "--burst"], env=worker_env(hub_config),
                                 stdout=log, stderr=log) for log in logs]
     for process in workers:
         assert process.wait(240) == 0, (tmp_path / "worker0.log").read_text()[-3000:]
@@ -68,7 +64,7 @@ def test_in_process_workers_route_as_forking_ones_do(state: Any, hub_config: dic
         enqueue_route(open_for(state, fan_message(state, account, f"fan{i}", "人工"), run=False)[0])
     logs = [open(tmp_path / f"inproc{i}.log", "wb") for i in range(2)]  # noqa: SIM115
     workers = [subprocess.Popen([sys.executable, "-m", "hub", "worker", "--burst", "--no-fork"],
-                                env=_worker_env(hub_config), stdout=log, stderr=log) for log in logs]
+                                env=worker_env(hub_config), stdout=log, stderr=log) for log in logs]
     for process in workers:
         assert process.wait(120) == 0, (tmp_path / "inproc0.log").read_text()[-3000:]
     with Session(state.engine) as session:
