@@ -162,12 +162,12 @@ def _join(session: Session, ticket: Ticket, opening: Opening, fx: Effects, now: 
 
 
 # Who may move a ticket where (the API answers 409 with the reason otherwise).
-_ALLOWED = {
-    OPEN: {RESOLVED},
-    ASSIGNED: {WAITING, RESOLVED},
-    WAITING: {ASSIGNED, RESOLVED},
-    RESOLVED: {OPEN, CLOSED},
-    CLOSED: set(),
+MOVES: dict[str, tuple[str, ...]] = {  # in the order a console offers them
+    OPEN: (RESOLVED,),
+    ASSIGNED: (WAITING, RESOLVED),
+    WAITING: (ASSIGNED, RESOLVED),
+    RESOLVED: (OPEN, CLOSED),
+    CLOSED: (),
 }
 
 
@@ -178,7 +178,7 @@ def set_status(session: Session, config: Config, ticket: Ticket, new: str, actor
     old = ticket.status
     if new == old:
         return
-    if new not in _ALLOWED.get(old, set()):
+    if new not in MOVES.get(old, ()):
         if old == CLOSED:
             raise Conflict(f"ticket {ticket.id} is closed; closed tickets stay closed (open a new one)")
         if new == WAITING:

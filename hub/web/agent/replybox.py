@@ -17,6 +17,7 @@ from hub.core.models import IN, Message, User, as_utc, utcnow
 from hub.tickets import TicketError
 from hub.tickets.canned import list_canned, render
 from hub.tickets.csat import QUOTA, quota_used
+from hub.tickets.lifecycle import MOVES
 from hub.tickets.models import ACTIVE, Agent, Team, Ticket
 from hub.tickets.permissions import allowed
 from hub.tickets.sla import WINDOW
@@ -25,10 +26,6 @@ from hub.web.agent.present import span
 
 ACTIONS = ("take", "reply", "note", "status", "resolve", "transfer", "merge")
 # The moves a console offers from each status (hub.tickets.lifecycle refuses the others with a 409).
-MOVES = {"open": ("resolved",), "assigned": ("waiting", "resolved"), "waiting": ("assigned", "resolved"),
-         "resolved": ("open", "closed"), "closed": ()}
-
-
 @dataclass(frozen=True)
 class Limits:
     """What WeChat still takes from the hub for this fan on this account."""
