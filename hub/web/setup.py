@@ -18,6 +18,7 @@ from hub.web.api import bp as api_bp
 from hub.web.auth import init_auth, login_manager
 from hub.web.console import bp as console_bp
 from hub.web.i18n import init_i18n
+from hub.web.operator import bp as operator_bp
 
 log = logging.getLogger("hub.web")
 
@@ -25,9 +26,11 @@ log = logging.getLogger("hub.web")
 def init_web(app: Flask) -> None:
     init_auth(app)
     init_i18n(app)
-    for blueprint in (health_bp, console_bp, agent_bp, admin_bp, api_bp):
+    for blueprint in (health_bp, console_bp, agent_bp, admin_bp, operator_bp, api_bp):
         app.register_blueprint(blueprint)
     _instrument(app)
+    # Which console pages exist, so a sub-navigation shows only links that lead somewhere.
+    app.jinja_env.globals["url_endpoints"] = app.view_functions
 
     @login_manager.unauthorized_handler
     def _unauthorized() -> Any:

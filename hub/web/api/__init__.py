@@ -3,7 +3,7 @@ declare a route with pydantic models, the OpenAPI document spectree generates fr
 `tickets` (the queue, a ticket, the work on it), `people` (agents, teams, notifications, canned replies), `kb`
 (suggestions, agent replies, proposals) and `tags` (taxonomy, profiles, examples, training)."""
 
-from hub.web.api import kb, people, tags, tickets
+from hub.web.api import audiences, dashboards, fans, kb, people, tags, tickets
 from hub.web.api.base import bp
 
-__all__ = ["bp", "kb", "people", "tags", "tickets"]
+__all__ = ["audiences", "bp", "dashboards", "fans", "kb", "people", "tags", "tickets"]

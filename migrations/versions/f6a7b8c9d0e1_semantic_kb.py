@@ -1,0 +1,25 @@
+"""semantic knowledge base: vectors, calibration, learned questions (issue 23)
+
+Revision ID: f6a7b8c9d0e1
+Revises: f5e6a7b8c9d0
+Create Date: 2026-12-05 00:10:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+import sqlmodel  # noqa: F401
+from alembic import op  # noqa: F401
+
+
+revision = 'f6a7b8c9d0e1'
+down_revision = 'f5e6a7b8c9d0'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
