@@ -1,0 +1,1 @@
+"""The figures the dashboards show: daily aggregates kept up to date by a job, read by the web layer (being built)."""
