@@ -21,13 +21,15 @@ def parse_skills(value: str | None) -> list[str] | None:
 @click.group("teams")
 def teams_group() -> None:
     """Teams of agents and their skills: a ticket goes to the team whose skill matches its intent (complaint,
-    human, question, purchase, chitchat) or, failing that, one of the fan's interest tags."""
+    human, question, purchase, chitchat) or, failing that, one of the fan's interest tags. A team with the skill
+    account:KEY takes only that account's tickets (an account's own teams)."""
 
 
 @teams_group.command("add")
 @click.argument("name")
 @click.option("--skills", default=None, help="Comma-separated intents or interest tag names, e.g. complaint,human "
-                                             "(* takes tickets no other team matches).")
+                                             "(* takes tickets no other team matches; account:KEY makes it one "
+                                             "account's team).")
 @click.option("--lead", "lead", default=None, metavar="EMAIL", help="A user notified when a ticket escalates.")
 def teams_add(name: str, skills: str | None, lead: str | None) -> None:
     """Add a team."""

@@ -9,21 +9,24 @@ from typing import Any
 from sqlmodel import Session, col, select
 from werkzeug.security import generate_password_hash
 
-from hub.core.models import User
+from hub.core.models import Account, User
 from hub.tickets.effects import Effects
 from hub.tickets.errors import Conflict, NotFound, TicketError
 from hub.tickets.models import HIGH, NORMAL, URGENT, Agent, Team, TeamMember
 
 MAX_CAPACITY = 100
 COMPLAINT = "complaint"
+ACCOUNT_SKILL = "account:"  # a team with skills "account:KEY" takes only that account's tickets
 
 
 def clean_skills(skills: Iterable[str]) -> list[str]:
     out: list[str] = []
     for skill in skills:
         skill = str(skill).strip()
-        if not skill or len(skill) > 30:
-            raise TicketError(f"a skill is an intent or a tag name of 1–30 characters, not {skill!r}")
+        limit = len(ACCOUNT_SKILL) + 64 if skill.startswith(ACCOUNT_SKILL) else 30
+        if not skill or len(skill) > limit or skill == ACCOUNT_SKILL:
+            raise TicketError(f"a skill is an intent or a tag name of 1–30 characters, or {ACCOUNT_SKILL}KEY, "
+                              f"not {skill!r}")
         if skill not in out:
             out.append(skill)
     return out
@@ -127,16 +130,27 @@ def teams_of(session: Session, user_id: int) -> list[Team]:
                              .where(TeamMember.user_id == user_id).order_by(col(Team.name))).all())
 
 
-def team_for(session: Session, intent: str | None, interests: Sequence[str]) -> int | None:
+def team_for(session: Session, intent: str | None, interests: Sequence[str],
+             account_id: int | None = None) -> int | None:
     """The team whose skills match: the intent first (a complaint goes to the team with skill "complaint"),
-    then the fan's interests, strongest first; None when no team matches (any agent may take it)."""
+    then the fan's interests, strongest first; None when no team matches (any agent may take it).
+
+    An account may have teams of its own (skill "account:KEY"): its tickets go only to those — the matching one,
+    else the one with "*", else the first — and teams without an account skill take every other account's."""
     teams = session.exec(select(Team).order_by(col(Team.id))).all()
+    account = session.get(Account, account_id) if account_id is not None else None
+    own = [team for team in teams if account is not None and f"{ACCOUNT_SKILL}{account.key}" in (team.skills or [])]
+    candidates = own or [team for team in teams if not _account_scoped(team)]
     for wanted in ([intent] if intent else []) + list(interests):
-        for team in teams:
+        for team in candidates:
             if wanted in (team.skills or []):
                 return team.id
-    default = [team for team in teams if "*" in (team.skills or [])]
+    default = [team for team in candidates if "*" in (team.skills or [])] or own
     return default[0].id if default else None
+
+
+def _account_scoped(team: Team) -> bool:
+    return any(str(skill).startswith(ACCOUNT_SKILL) for skill in team.skills or [])
 
 
 def priority_for(intent: str | None, tags: Iterable[str], vip_tags: Iterable[str]) -> int:
