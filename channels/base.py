@@ -67,6 +67,8 @@ class OutboundMessage:
     kind: str = OUT_TEXT
     text: str = ""
     kf_account: str | None = None
+    # The channel's details of the message this one answers (its `extra` as stored: a forum's topic and post).
+    in_reply_to: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ from typing import Any
 from flask import Flask
 from rq import Queue
 
+from channels.community import CommunityChannel
 from channels.wechat import WeChatChannel
+from channels.wecom import WeComChannel
 from hub.conversation import warm_up
 from hub.core.config import ensure_secret_key, load_config
 from hub.core.db import make_engine
@@ -59,4 +61,13 @@ def _mount_webhooks(app: Flask, state: HubState) -> None:
         replay_window_seconds=state.config.replay_window_seconds,
         replay_memory=RedisReplayMemory(state.redis),
     )
-    app.wsgi_app = mount_webhooks(app.wsgi_app, {WeChatChannel.name: wechat})  # type: ignore[method-assign]
+    webhooks: dict[str, Any] = {WeChatChannel.name: wechat}
+    webhooks[WeComChannel.name] = WeComChannel.webhook(
+        handler,
+        handler.lookup,
+        max_body_bytes=state.config.max_body_bytes,
+        replay_window_seconds=state.config.replay_window_seconds,
+    )
+    forum = WebhookHandler(state, passive=False)  # a forum takes replies only through its API
+    webhooks[CommunityChannel.name] = CommunityChannel.webhook(forum, forum.lookup)
+    app.wsgi_app = mount_webhooks(app.wsgi_app, webhooks)  # type: ignore[method-assign]

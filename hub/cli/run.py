@@ -52,6 +52,28 @@ def sandbox_wechat(host: str, port: int) -> None:
     run(host, port)
 
 
+@sandbox_group.command("wecom")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8082, show_default=True, type=int)
+def sandbox_wecom(host: str, port: int) -> None:
+    """Emulate the WeCom HTTP API (gettoken, message/send) and play members writing to the hub, on loopback."""
+    from hub.sandbox.wecom import serve as run
+
+    click.echo(f"WeCom API emulation on http://{host}:{port}/ — give wecom accounts --api-base http://{host}:{port}")
+    run(host, port)
+
+
+@sandbox_group.command("community")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8083, show_default=True, type=int)
+def sandbox_community(host: str, port: int) -> None:
+    """Emulate a Discourse forum's API (POST /posts.json, topics) and play forum users posting, on loopback."""
+    from hub.sandbox.community import serve as run
+
+    click.echo(f"forum API emulation on http://{host}:{port}/ — give community accounts --api-base http://{host}:{port}")
+    run(host, port)
+
+
 @click.command("simulate")
 @click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The hub's base URL (with --direct).")
 @click.option("--sandbox", default="http://127.0.0.1:8081", show_default=True, help="The WeChat emulation.")

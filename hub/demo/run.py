@@ -81,6 +81,15 @@ def run_demo(port: int, sandbox_port: int) -> None:
         account.app_id, account.app_secret, webhook_url=f"http://127.0.0.1:{port}/webhooks/wechat/{account.key}",
         token=account.token, aes_key=account.aes_key,
     )
+    from hub.demo.wecom import WECOM_AGENT_ID, WECOM_CORP_ID, start_wecom_demo
+
+    wecom_server, wecom_url = start_wecom_demo(state, port, sandbox_port + 1)
+    wecom_say = (f"curl -s {wecom_url}/sandbox/members/zhangsan/say -H 'Content-Type: application/json' "
+                 f"""-d '{{"corpid": "{WECOM_CORP_ID}", "agentid": {WECOM_AGENT_ID}, "text": "价格"}}'""")
+    from hub.demo.community import say_command, start_community_demo
+
+    forum_server, forum_url = start_community_demo(state, port, sandbox_port + 2)
+    forum_say = say_command(forum_url)
     hub_cmd = [sys.executable, "-m", "hub"]
     commands = [[*hub_cmd, "worker"], [*hub_cmd, "serve", "--port", str(port)]]
     children = [subprocess.Popen(command) for command in commands]
@@ -94,6 +103,10 @@ def run_demo(port: int, sandbox_port: int) -> None:
 The hub is running (SQLite and Redis under {config.instance_path}/).
   Webhook:           http://127.0.0.1:{port}/webhooks/wechat/{account.key}  (safe mode)
   WeChat emulation:  http://127.0.0.1:{sandbox_port}/   — fans, their messages and the hub's replies
+  WeCom emulation:   {wecom_url}/   — a member of the demo WeCom app writes to the hub:
+                     {wecom_say}
+  Forum emulation:   {forum_url}/   — a forum user posts, the hub answers on the topic:
+                     {forum_say}
   Console login:     http://127.0.0.1:{port}/login  ({users}; password {DEMO_PASSWORD})
   Service agents:    {agents} — online, same password
 Try, in another terminal:
@@ -114,5 +127,7 @@ Press Ctrl-C to stop."""
                 child.kill()
         stop.set()
         sandbox_server.shutdown()
+        wecom_server.shutdown()
+        forum_server.shutdown()
         if not config.redis_url:  # the demo started it: it goes with the demo
             stop_embedded_redis(config.instance_path)

@@ -31,8 +31,12 @@ log = logging.getLogger("hub.intake.webhooks")
 
 
 class WebhookHandler:
-    def __init__(self, state: HubState) -> None:
+    """`passive=False` for channels that cannot carry a reply in the webhook's answer (a forum): every answer
+    then goes through the channel's API, from the worker."""
+
+    def __init__(self, state: HubState, *, passive: bool = True) -> None:
         self.state = state
+        self.passive = passive
         self._pool: ThreadPoolExecutor | None = None
 
     def lookup(self, key: str) -> AccountConfig | None:
@@ -56,6 +60,8 @@ class WebhookHandler:
 
     def _passive_reply(self, known: KnownAccount, inbound: InboundMessage, fan_id: int) -> Reply | None:
         """Rules inline; the other bots under the budget. A late or failed decision is left to the worker."""
+        if not self.passive:
+            return None
         started = time.monotonic()
         try:
             decision: Decision = decide_by_rules(self.state, known.id, inbound.account, inbound)

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.community import CommunityChannel
 from channels.wechat import WeChatChannel
+from channels.wecom import WeComChannel
 from hub.core.accounts import account_config
 from hub.core.models import Account
 from hub.core.state import HubState
 from hub.outbound.token_cache import RedisTokenCache
 
-CHANNEL_CLASSES: dict[str, Any] = {WeChatChannel.name: WeChatChannel}
+CHANNEL_CLASSES: dict[str, Any] = {WeChatChannel.name: WeChatChannel, WeComChannel.name: WeComChannel,
+                                   CommunityChannel.name: CommunityChannel}
 
 
 def channel_for(state: HubState, account: Account) -> Any:
     """A channel instance for `account`, cached per process; its token lives in Redis for all processes."""
     cache: dict[tuple, Any] = state.caches.setdefault("channels", {})
-    config = account_config(account, state.config.wechat_api_base)
-    key = (account.id, config.token, config.app_id, config.app_secret, config.aes_key, config.api_base)
+    # HUB_WECHAT_API_BASE is the WeChat API's; other channels use their account's api_base or their real API.
+    default_base = state.config.wechat_api_base if account.channel == WeChatChannel.name else ""
+    config = account_config(account, default_base)
+    key = (account.id, config.token, config.app_id, config.app_secret, config.aes_key, config.api_base,
+           repr(sorted(config.settings.items())))
     channel = cache.get(key)
     if channel is None:
         cls = CHANNEL_CLASSES.get(account.channel)

@@ -54,7 +54,10 @@ def send_message(message_id: int) -> str:
         delivery = {"type": "message.delivery", "message_id": message_id, "fan_id": message.fan_id,
                     "ticket_id": (message.meta or {}).get("ticket_id")}
         identity = session.get(Identity, message.identity_id)
-        outbound = OutboundMessage(account=account.key, recipient=identity.external_id, text=message.text)
+        # What the message answers, as its channel described it (a forum posts the reply on that post's topic).
+        answered = session.get(Message, message.reply_to_id) if message.reply_to_id else None
+        outbound = OutboundMessage(account=account.key, recipient=identity.external_id, text=message.text,
+                                   in_reply_to=dict(answered.meta or {}) if answered is not None else {})
     channel = channel_for(state, account)
     failure: SendError | None = None
     remote_id = None

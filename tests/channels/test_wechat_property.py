@@ -92,3 +92,106 @@ def test_random_requests_never_get_a_5xx(
         assert response.status_code == 200
     if response.status_code != 200:
         assert not reached_hub
+
+
+# -- the same random requests at the WeCom callback (always encrypted: authentic ones are encrypted and signed) --
+
+from tests.channels import test_wecom_webhook as wecom  # noqa: E402
+
+WECOM_RECORDER = Recorder()
+WECOM_CLIENT = wecom.make_client(WECOM_RECORDER)
+
+
+def _wecom_signed(query: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+    ts, nonce = str(int(time.time())), query.get("nonce", "1")[:100]
+    crypto = WeChatCrypto(wecom.TOKEN, wecom.AES_KEY, wecom.CORP_ID)
+    encrypted = PrpCrypto(crypto.key).encrypt(body.decode("utf-8", "replace"), wecom.CORP_ID).decode()
+    signed = {"timestamp": ts, "nonce": nonce, "msg_signature": sha1_sign(wecom.TOKEN, ts, nonce, encrypted)}
+    return query | signed, f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>".encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.sampled_from(["GET", "POST", "POST", "PUT"]),
+    key=st.sampled_from(["corp", "nokey", "wechat", "nope", "", "%00", "..%2f"]),
+    query=params,
+    body=bodies,
+    extra_headers=headers,
+    signed=st.booleans(),
+)
+def test_random_requests_at_the_wecom_callback_never_get_a_5xx(
+    method: str, key: str, query: dict[str, str], body: bytes, extra_headers: dict[str, str], signed: bool
+) -> None:
+    if signed:  # authentic requests, so random bodies reach decryption and parsing
+        query, body = _wecom_signed(query, body)
+        key, method = "corp", "POST"
+    before = len(WECOM_RECORDER.calls)
+    response = WECOM_CLIENT.open(f"/webhooks/wecom/{key}?{urlencode(query)}", method=method, data=body,
+                                 headers=extra_headers)
+    assert response.status_code < 500, response.get_data(as_text=True)
+    event(f"wecom {'signed' if signed else 'unsigned'} {method} -> {response.status_code}")
+    reached_hub = len(WECOM_RECORDER.calls) > before
+    if method == "POST" and reached_hub:
+        assert response.status_code == 200
+    if response.status_code != 200:
+        assert not reached_hub
+
+
+# -- the same property for the community (Discourse) webhook --------------------------------------------------------
+
+import json  # noqa: E402
+
+from tests.channels import test_community_webhook as community  # noqa: E402
+
+FORUM_RECORDER = Recorder()
+FORUM_CLIENT = community.make_client(FORUM_RECORDER)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12)
+    | st.sampled_from(["2023-02-09T10:19:46.324Z", "not a time", "[quote]x[/quote]", "<p>x</p>"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+POST_FIELDS = ["id", "user_id", "username", "raw", "cooked", "topic_id", "post_number", "version", "post_type",
+               "category_id", "created_at", "updated_at", "deleted_at", "topic_title", "reply_to_post_number"]
+# A real post with some fields replaced or dropped, so that random values get past the signature and the JSON.
+mangled_posts = st.dictionaries(st.sampled_from(POST_FIELDS), json_values | st.just(None), max_size=5).map(
+    lambda changes: {"post": {**community.post_payload(category_id=5)["post"], **changes}})
+forum_bodies = st.one_of(
+    st.binary(max_size=600),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    mangled_posts.map(lambda p: json.dumps(p).encode()),
+    st.builds(lambda p, cut: json.dumps(p).encode()[:cut], mangled_posts, st.integers(0, 400)),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT"]),
+    key=st.sampled_from(["forum", "forum", "open", "nosecret", "wechat", "nope", "", "forum/x"]),
+    name=st.sampled_from(["post_created", "post_edited", "topic_created", "ping", "", "user_created", "\u00e9"]),
+    body=forum_bodies,
+    signing=st.sampled_from(["signed", "signed", "signed", "unsigned", "forged", "garbage"]),
+    extra_headers=headers,
+)
+def test_random_deliveries_to_the_community_webhook_never_get_a_5xx(
+    method: str, key: str, name: str, body: bytes, signing: str, extra_headers: dict[str, str]
+) -> None:
+    request_headers, body = community.delivery(name or "post_created", body)
+    if not name:
+        del request_headers["X-Discourse-Event"]
+    if signing == "unsigned":
+        del request_headers["X-Discourse-Event-Signature"]
+    elif signing == "forged":
+        request_headers, _ = community.delivery(name or "post_created", body + b" ", secret="guess")
+    elif signing == "garbage":
+        request_headers["X-Discourse-Event-Signature"] = "sha256=zz\u00e9"
+    before = len(FORUM_RECORDER.calls)
+    response = FORUM_CLIENT.open(f"/webhooks/community/{key}", method=method, data=body,
+                                 headers={**request_headers, **extra_headers})
+    assert response.status_code < 500, response.get_data(as_text=True)
+    event(f"community {signing} {method} -> {response.status_code}")
+    reached_hub = len(FORUM_RECORDER.calls) > before
+    if reached_hub:
+        assert response.status_code == 200 and signing == "signed" and method == "POST"
+    if response.status_code != 200:
+        assert not reached_hub
