@@ -25,6 +25,10 @@ def _save_account(**fields: str | None) -> None:
             key, channel = account.key, account.channel
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
+    if channel == "community":  # Discourse: Admin → API → Webhooks, content type application/json
+        click.echo(f"account {key!r} added; the forum webhook's Payload URL: <your public base URL>/webhooks/"
+                   f"{channel}/{key} (content type application/json, the same secret; post events)")
+        return
     click.echo(f"account {key!r} added; WeChat's server URL: <your public base URL>/webhooks/{channel}/{key}")
 
 
@@ -48,6 +52,10 @@ def account_group() -> None:
 @click.option("--secret", default=None, help="wecom: app Secret; community: webhook secret.")
 @click.option("--api-base", default=None, help="Override the channel's API base URL (e.g. a local emulator).")
 @click.option("--api-key", default=None, help="community: API key for replies.")
+@click.option("--api-username", default=None,
+              help="community: the forum user the API key posts as (default system); their posts are never answered.")
+@click.option("--categories", default=None,
+              help="community: comma-separated category ids the bot answers in (default: every category).")
 @click.option("--name", default="", help="A display name.")
 def account_add(channel: str, **opts: str | None) -> None:
     """Add an account. wechat: --token --app-id --app-secret [--aes-key]."""
@@ -65,15 +73,38 @@ def account_add(channel: str, **opts: str | None) -> None:
             raise click.ClickException(f"--mode {opts['mode']} needs --aes-key")
         settings["mode"] = str(opts["mode"])
     if channel == "wecom":
+        if not str(opts["agent_id"]).isdigit():
+            raise click.ClickException("--agent-id must be the app's AgentId, a whole number")
+        # CorpID is the callback's receive id and gettoken's corpid; the Secret is gettoken's corpsecret.
         opts["app_id"], opts["app_secret"] = opts["corp_id"], opts["secret"]
         settings["agent_id"] = str(opts["agent_id"])
     elif channel == "community":
+        # token: the webhook secret; app_secret: the API key; settings: api_username, categories.
         opts["token"], opts["app_secret"] = opts["secret"], opts["api_key"]
+        settings.update(_community_settings(opts))  # type: ignore[arg-type]
     _save_account(
         key=opts["key"], channel=channel, name=opts.get("name") or "", token=opts.get("token") or "",
         app_id=opts.get("app_id") or "", app_secret=opts.get("app_secret") or "",
         aes_key=opts.get("aes_key"), api_base=opts.get("api_base"), settings=settings,  # type: ignore[arg-type]
     )
+
+
+def _community_settings(opts: dict[str, str | None]) -> dict[str, object]:
+    from channels.community.settings import parse_categories
+
+    if bool(opts.get("api_base")) != bool(opts.get("api_key")):
+        raise click.ClickException("community accounts reply through the forum's API: give both --api-base and "
+                                   "--api-key, or neither (then the hub only listens)")
+    settings: dict[str, object] = {}
+    if opts.get("api_username"):
+        settings["api_username"] = str(opts["api_username"]).strip()
+    try:
+        categories = parse_categories(opts.get("categories"))
+    except ValueError as exc:
+        raise click.ClickException(f"--categories: {exc}") from exc
+    if categories:
+        settings["categories"] = sorted(categories)
+    return settings
 
 
 @account_group.command("list")
@@ -84,9 +115,39 @@ def account_list() -> None:
 
     with Session(command_state().engine) as session:
         for account in session.exec(select(Account).order_by(Account.id)).all():
-            mode = (account.settings or {}).get("mode") or ("safe" if account.aes_key else "plaintext")
-            mode = f"{mode} mode" if mode != "plaintext" else mode
-            click.echo(f"{account.key:<20} {account.channel:<10} {account.app_id:<24} {mode}")
+            settings = account.settings or {}
+            if account.channel == "wechat":
+                mode = settings.get("mode") or ("safe" if account.aes_key else "plaintext")
+                mode = f"{mode} mode" if mode != "plaintext" else mode
+            else:
+                mode = "encrypted" if account.channel == "wecom" else (account.api_base or "listening only")
+            scope = settings.get("kb_categories")
+            scope_text = f"  kb: {','.join(scope)}" if scope else ""
+            click.echo(f"{account.key:<20} {account.channel:<10} {account.app_id:<24} {mode}{scope_text}")
+
+
+@account_group.command("kb")
+@click.argument("key")
+@click.option("--categories", required=True,
+              help="Comma-separated knowledge-base categories this account's bot answers from (\"\" for all).")
+def account_kb(key: str, categories: str) -> None:
+    """The knowledge scope of one account: which categories of entries its FAQ bot may answer from."""
+    from sqlmodel import select
+
+    from hub.core.db import session_scope
+    from hub.core.models import Account
+
+    chosen = sorted({c.strip() for c in categories.split(",") if c.strip()})
+    if any(len(c) > 100 for c in chosen):
+        raise click.ClickException("a category has at most 100 characters")
+    with session_scope(command_state().engine) as session:
+        account = session.exec(select(Account).where(Account.key == key)).first()
+        if account is None:
+            raise click.ClickException(f"no account with key {key!r} (see hub account list)")
+        account.settings = {**(account.settings or {}), "kb_categories": chosen}
+        session.add(account)
+    scope = ", ".join(chosen) if chosen else "every category"
+    click.echo(f"account {key!r} answers from: {scope} (every process within 10 s)")
 
 
 @click.group("user")

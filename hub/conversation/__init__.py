@@ -8,9 +8,23 @@ A fan's message, from the webhook to the reply:
    reply went out, `decide_for` runs every bot; a Reply is recorded through hub.outbound and sent by its
    `send_message` job, a Handoff opens or joins a hub.tickets ticket (while a ticket holds the fan,
    their messages join it and the bots stay quiet); hub.kb counts hits and unhelpful answers.
+One fan, one person (`identity`): merging fans, splitting an identity off, CRM ids, and the worker putting a
+message on its identity's fan; `unionid` learns WeChat unionids (user/info) and merges fans that share one;
+`fan_cache` tells every process's identity → fan caches when to start over.
 Nothing here imports hub.intake or hub.web: calls only go down (tickets, kb, tags, then outbound, then core).
 """
 
+from hub.conversation.identity import (
+    FanConflict,
+    FanNotFound,
+    IdentityError,
+    fan_summary,
+    find_by_crm_id,
+    merge_fans,
+    resolve,
+    set_crm_id,
+    split_identity,
+)
 from hub.conversation.jobs import MAX_PROCESS_ATTEMPTS, enqueue_process, process_message
 from hub.conversation.models import RULE_KINDS, Rule
 from hub.conversation.pipeline import decide_by_rest, decide_by_rules, decide_for, person_holds, rest_may_reply
@@ -21,4 +35,6 @@ __all__ = [
     "MAX_PROCESS_ATTEMPTS", "RULE_KINDS", "Rule", "RuleError", "decide_by_rest", "decide_by_rules", "decide_for",
     "enqueue_process", "person_holds", "preload_for_worker", "process_message", "rest_may_reply", "rulebook_for",
     "rules_changed", "validate", "warm_up",
+    "FanConflict", "FanNotFound", "IdentityError", "fan_summary", "find_by_crm_id", "merge_fans", "resolve",
+    "set_crm_id", "split_identity",
 ]

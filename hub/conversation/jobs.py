@@ -10,7 +10,9 @@ import logging
 
 from bots.base import Handoff, Reply
 from hub.conversation.handoff import open_ticket
+from hub.conversation.identity import settle_fan
 from hub.conversation.pipeline import decide_for, inbound_from_row
+from hub.conversation.unionid import enqueue_user_info, wants_user_info
 from hub.core.claims import claim_message
 from hub.core.db import session_scope
 from hub.core.models import (
@@ -22,7 +24,6 @@ from hub.core.models import (
     REPLY_NONE,
     REPLY_PENDING,
     Account,
-    Identity,
     Message,
     utcnow,
 )
@@ -51,7 +52,8 @@ def process_message(message_id: int) -> str:
     with session_scope(state.engine) as session:
         message = session.get(Message, message_id)
         account = session.get(Account, message.account_id)
-        identity = session.get(Identity, message.identity_id)
+        identity = settle_fan(session, message)  # on its identity's fan, should a merge or split have moved it
+        ask_unionid = wants_user_info(account, identity, message)
         inbound = inbound_from_row(message, account, identity)
         tag_message(session, message, inbound)  # the fan's intent and interests: idempotent per message
         held = None
@@ -78,6 +80,8 @@ def process_message(message_id: int) -> str:
     run_effects(state, fx)
     for out_id in to_send:
         enqueue_send(out_id)
+    if ask_unionid:  # after the answer: who the fan is across accounts can wait (hub.conversation.unionid)
+        enqueue_user_info(state, identity.id)
     return "processed"
 
 

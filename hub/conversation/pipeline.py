@@ -15,7 +15,7 @@ from channels.base import InboundMessage
 from hub.conversation.rules import rulebook_for
 from hub.core.models import OUT, Account, Identity, Message
 from hub.core.state import HubState
-from hub.kb import kb_service
+from hub.kb import kb_service, scoped
 from hub.tags import intent_service
 from hub.tickets import holds_fan
 
@@ -30,9 +30,10 @@ BOTS = STANDARD_BOTS
 RULE_BOTS = 3
 
 
-def _services(state: HubState) -> dict[str, Any]:
-    """What the bots after the rules may consult, as far as this process has it loaded."""
-    services = {"kb": kb_service(state), "intent_of": intent_service(state)}
+def _services(state: HubState, account_id: int) -> dict[str, Any]:
+    """What the bots after the rules may consult, as far as this process has it loaded: the knowledge base as
+    far as this account answers from it (hub.kb.scope)."""
+    services = {"kb": scoped(state, kb_service(state), account_id), "intent_of": intent_service(state)}
     return {name: service for name, service in services.items() if service is not None}
 
 
@@ -68,7 +69,7 @@ def decide_by_rest(state: HubState, account_id: int, account_key: str, message: 
         with Session(state.engine) as session:
             previous = last_answer(session, fan_id, before_id)
     context = BotContext(account=account_key, rules=rulebook_for(state, account_id), last_answer=previous,
-                         services=_services(state))
+                         services=_services(state, account_id))
     return decide(BOTS[RULE_BOTS:], message, context)
 
 

@@ -51,6 +51,9 @@ class Fan(SQLModel, table=True):
     display_name: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
+    crm_id: str | None = Field(default=None, index=True, unique=True, max_length=128)  # an outside CRM's id
+    # Merged into another fan (hub.conversation.identity): this row stays as a tombstone so links resolve.
+    merged_into_id: int | None = Field(default=None, foreign_key="fan.id", index=True)
 
 
 class Identity(SQLModel, table=True):
@@ -67,6 +70,22 @@ class Identity(SQLModel, table=True):
     unsubscribed_at: datetime | None = None
     referral_scene: str | None = Field(default=None, max_length=128)  # qrscene_ of the first subscribe
     last_inbound_at: datetime | None = None  # opens WeChat's 48-hour customer-service window
+    created_at: datetime = Field(default_factory=utcnow)
+    unionid: str | None = Field(default=None, max_length=128)  # the WeChat unionid this identity came with
+    info_checked_at: datetime | None = None  # when WeChat's user/info was last asked about it
+
+
+class FanEvent(SQLModel, table=True):
+    """The log of changes to who a fan is: merges, splits, CRM ids (who, when, what moved)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # merge | split | crm_id
+    fan_id: int = Field(foreign_key="fan.id", index=True)  # the fan kept (merge), split from, or changed
+    other_fan_id: int | None = Field(default=None, foreign_key="fan.id", index=True)  # merged in / split off
+    identity_id: int | None = Field(default=None, foreign_key="identity.id")  # the identity split off
+    actor_id: int | None = Field(default=None, foreign_key="user.id")  # None: the hub itself (a shared unionid)
+    reason: str = Field(default="", max_length=200)
+    data: dict = json_column(dict)
     created_at: datetime = Field(default_factory=utcnow)
 
 

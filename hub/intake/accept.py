@@ -23,7 +23,8 @@ from sqlmodel import Session
 
 from bots.base import Reply
 from channels.base import EVENT, InboundMessage
-from hub.core.models import IN, RECEIVED, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
+from hub.conversation.fan_cache import fan_generation
+from hub.core.models import IN, RECEIVED, REPLY_NONE, REPLY_PASSIVE, REPLY_PENDING, Fan, Identity, Message, utcnow
 from hub.core.prepared import BoundRow, PreparedInsert, PreparedStatement
 from hub.core.state import HubState
 from hub.intake.group_commit import shared_group_commit
@@ -88,17 +89,20 @@ CACHE_SIZE = 50_000
 
 
 def _fan_cache(state: HubState) -> dict[tuple[int, str], FanRef]:
-    cache: dict[tuple[int, str], FanRef] = state.caches.setdefault("fan_refs", {})
-    if len(cache) > CACHE_SIZE:
-        cache.clear()
-    return cache
+    # A merge or split anywhere bumps the fans' generation (hub.conversation.fan_cache): start over then.
+    generation = fan_generation(state)
+    held: tuple[str, dict[tuple[int, str], FanRef]] | None = state.caches.get("fan_refs")
+    if held is None or held[0] != generation or len(held[1]) > CACHE_SIZE:
+        held = (generation, {})
+        state.caches["fan_refs"] = held
+    return held[1]
 
 
 def fan_for(state: HubState, account_id: int, inbound: InboundMessage) -> FanRef:
     """The fan behind `inbound.sender` on this account; created on first contact, in one short transaction.
 
-    Identity and fan ids never change, so they are cached per process.
-    """
+    Cached per process; an identity's fan changes only by a merge or a split, which every cache notices (see
+    `_fan_cache`)."""
     cache = _fan_cache(state)
     ref = cache.get((account_id, inbound.sender))
     if ref is not None:
@@ -132,7 +136,7 @@ def _create_identity(conn: Connection, account_id: int, inbound: InboundMessage)
             fan_id = conn.scalar(select(_FAN.c.id).where(_FAN.c.unionid == unionid))
     new_identity = _upsert(conn)(_IDENTITY).values(
         fan_id=fan_id, account_id=account_id, external_id=inbound.sender, subscribed=True, created_at=now,
-        last_inbound_at=inbound.sent_at if _fan_action(inbound) else None,
+        last_inbound_at=inbound.sent_at if _fan_action(inbound) else None, unionid=unionid,
     ).on_conflict_do_nothing(index_elements=["account_id", "external_id"])
     row = conn.execute(new_identity.returning(_IDENTITY.c.id, _IDENTITY.c.fan_id, _IDENTITY.c.last_inbound_at)).first()
     if row is None:
@@ -224,10 +228,18 @@ def inbound_row(state: HubState, fan: FanRef, inbound: InboundMessage, replied: 
         account_id=fan.account_id, fan_id=fan.fan_id, identity_id=fan.identity_id, direction=IN,
         kind=inbound.kind, text=inbound.text, event=inbound.event, event_key=inbound.event_key,
         external_id=inbound.external_id, dedupe_key=None, sent_at=inbound.sent_at, received_at=now,
-        status=RECEIVED, reply_state=REPLY_PASSIVE if replied else REPLY_PENDING, reply_to_id=None,
+        status=RECEIVED, reply_state=_reply_state(inbound, replied), reply_to_id=None,
         source="fan", via=None, attempts=0, error_code=None, error_message=None, enqueued_at=None,
         processing_started_at=None, processed_at=None, meta=_meta(inbound), raw=inbound.raw,
     ))
+
+
+def _reply_state(inbound: InboundMessage, replied: bool) -> str:
+    """A message the channel marks `observe_only` (a forum post outside the categories the bot serves) feeds
+    the fan's profile but is answered by nobody: no bot, no ticket."""
+    if replied:
+        return REPLY_PASSIVE
+    return REPLY_NONE if inbound.extra.get("observe_only") else REPLY_PENDING
 
 
 def message_journal(state: HubState) -> IntakeJournal | None:

@@ -9,6 +9,7 @@ publishes the live updates they asked for."""
 from hub.tickets.effects import Effects
 from hub.tickets.errors import Conflict, Forbidden, NotFound, TicketError
 from hub.tickets.fan_messages import holds_fan, take_fan_message
+from hub.tickets.fans import merge_fan_tickets, split_fan_tickets, ticket_counts
 from hub.tickets.jobs import run_effects
 from hub.tickets.lifecycle import Opening, open_or_join
 from hub.tickets.listing import all_tickets, list_tickets, ticket_detail
@@ -35,4 +36,5 @@ __all__ = [
     "WAITING", "Agent", "Conflict", "Effects", "Forbidden", "NotFound", "Opening", "Team", "Ticket", "TicketError",
     "holds_fan", "list_tickets", "open_or_join", "priority_for", "run_effects", "take_fan_message", "team_for",
     "add_note", "all_tickets", "check_permission", "reply", "ticket_detail",
+    "merge_fan_tickets", "split_fan_tickets", "ticket_counts",
 ]

@@ -16,12 +16,12 @@ from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
 from hub.core.config import Config
-from hub.core.models import FAILED, IN, OUT, Account, Message, utcnow
+from hub.core.models import FAILED, IN, OUT, Account, Message, as_utc, utcnow
 from hub.outbound import UNCONFIRMED, record_outbound
 from hub.tickets.effects import Effects
 from hub.tickets.lifecycle import link_message, lock_ticket, log_event
 from hub.tickets.models import RESOLVED, Ticket
-from hub.tickets.sla import window_closes_at
+from hub.tickets.sla import WINDOW, window_closes_at
 
 CSAT_ANSWER_HOURS = 24  # a resolved ticket's survey takes an answer this long
 
@@ -37,12 +37,14 @@ def request_survey(session: Session, ticket: Ticket, fx: Effects) -> int | None:
     """Send the survey for a resolved ticket (once), if WeChat's window and quota allow; the outbound id."""
     if ticket.csat_requested_at is not None:
         return None
-    account = session.get(Account, ticket.account_id)
-    wechat = account is not None and account.channel == "wechat"
-    last_in = session.exec(select(Message).where(Message.fan_id == ticket.fan_id,
-                                                 Message.account_id == ticket.account_id, Message.direction == IN)
+    # The survey goes where the fan wrote last, on whichever of their accounts.
+    last_in = session.exec(select(Message).where(Message.fan_id == ticket.fan_id, Message.direction == IN)
                            .order_by(col(Message.id).desc()).limit(1)).first()
+    account = session.get(Account, last_in.account_id if last_in else ticket.account_id)
+    wechat = account is not None and account.channel == "wechat"
     closes = window_closes_at(ticket)
+    if last_in is not None and last_in.account_id != ticket.account_id:
+        closes = as_utc(last_in.sent_at) + WINDOW
     why = None
     if last_in is None or closes is None:
         why = "the fan has not written: there is no conversation to send a survey to"

@@ -55,9 +55,9 @@ def link_message(session: Session, ticket_id: int, message_id: int) -> None:
         session.add(TicketMessage(message_id=message_id, ticket_id=ticket_id))
 
 
-def active_ticket(session: Session, account_id: int, fan_id: int) -> Ticket | None:
-    return session.exec(select(Ticket).where(Ticket.account_id == account_id, Ticket.fan_id == fan_id,
-                                             col(Ticket.status).in_(ACTIVE))).first()
+def active_ticket(session: Session, fan_id: int) -> Ticket | None:
+    """The fan's one active ticket, whichever account it was opened on (a person has one conversation)."""
+    return session.exec(select(Ticket).where(Ticket.fan_id == fan_id, col(Ticket.status).in_(ACTIVE))).first()
 
 
 def subject_from(text: str) -> str:
@@ -96,13 +96,13 @@ def open_or_join(session: Session, config: Config, opening: Opening, fx: Effects
     opened. Returns (ticket, "joined" | "reopened" | "opened"). Two hand-offs at once: the partial unique index
     lets one insert win; the other joins its ticket."""
     now = utcnow()
-    ticket = active_ticket(session, opening.account_id, opening.fan_id)
+    ticket = active_ticket(session, opening.fan_id)
     if ticket is not None:
         return _join(session, lock_ticket(session, ticket.id), opening, fx, now), "joined"
     reopen_after = now - timedelta(minutes=config.ticket_reopen_minutes)
     recent = session.exec(
-        select(Ticket).where(Ticket.account_id == opening.account_id, Ticket.fan_id == opening.fan_id,
-                             Ticket.status == RESOLVED, col(Ticket.resolved_at) >= reopen_after)
+        select(Ticket).where(Ticket.fan_id == opening.fan_id, Ticket.status == RESOLVED,
+                             col(Ticket.resolved_at) >= reopen_after)
         .order_by(col(Ticket.resolved_at).desc())
     ).first()
     if recent is not None and opening.source == "bot":
@@ -125,7 +125,7 @@ def open_or_join(session: Session, config: Config, opening: Opening, fx: Effects
         nested.commit()
     except IntegrityError:  # another hand-off opened the fan's ticket a moment ago: join it
         nested.rollback()
-        existing = active_ticket(session, opening.account_id, opening.fan_id)
+        existing = active_ticket(session, opening.fan_id)
         if existing is None:
             raise
         return _join(session, lock_ticket(session, existing.id), opening, fx, now), "joined"

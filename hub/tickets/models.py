@@ -1,10 +1,10 @@
 """The tables of the human half: tickets and their event log, teams, agents, canned replies, notifications.
 
-A ticket is active while open, assigned or waiting on the fan; a partial unique index allows one active
-ticket per fan and account, so two hand-offs at the same moment join one ticket. An agent's `load` counts
-the active tickets assigned to them; routing raises it with a conditional UPDATE (`load < capacity`) in the
-same transaction that assigns the ticket, so no agent goes over capacity and no ticket is assigned twice.
-"""
+A ticket is active while open, assigned or waiting on the fan; a partial unique index allows one active ticket per
+fan (one person, across all their accounts and channels), so two hand-offs at the same moment join one ticket. An
+agent's `load` counts the active tickets assigned to them; routing raises it with a conditional UPDATE (`load <
+capacity`) in the same transaction that assigns the ticket, so no agent goes over capacity and no ticket is assigned
+twice. """
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class Ticket(SQLModel, table=True):
     """A conversation a person takes over from the bots."""
 
     __table_args__ = (
-        Index("uq_ticket_active_fan", "account_id", "fan_id", unique=True,
+        Index("uq_ticket_active_fan", "fan_id", unique=True,
               sqlite_where=_ACTIVE_SQL, postgresql_where=_ACTIVE_SQL),
         Index("ix_ticket_status_priority", "status", "priority", "created_at"),
         Index("ix_ticket_assignee_status", "assignee_id", "status"),

@@ -65,7 +65,7 @@ def reply(session: Session, config: Config, ticket: Ticket, actor_id: int, text:
     if last_in is None:
         raise Conflict(f"the fan of ticket {ticket.id} has never written to this account, so the hub cannot reach"
                        " them; wait for the fan to write")
-    channel = ticket.channel or _channel(session, ticket.account_id)
+    channel = _channel(session, last_in.account_id)  # the reply goes where the fan wrote last
     if channel in WINDOW_CHANNELS:
         _check_window(session, ticket, last_in)
     if ticket.status == OPEN and ticket.assignee_id is None and session.get(Agent, actor_id) is not None:
@@ -116,10 +116,10 @@ def _stored(session: Session, key: str) -> int | None:
 
 
 def _last_inbound(session: Session, ticket: Ticket) -> Message | None:
-    """The fan's last message or event that opens WeChat's window (not an unsubscribe, a link view...)."""
+    """The fan's last message or event that opens WeChat's window (not an unsubscribe, a link view...), on any of
+    their accounts: a reply goes back where the fan wrote last."""
     opens = or_(Message.kind != "event", col(Message.event).in_(WINDOW_EVENTS))
-    return session.exec(select(Message).where(Message.fan_id == ticket.fan_id, Message.account_id == ticket.account_id,
-                                              Message.direction == IN, opens)
+    return session.exec(select(Message).where(Message.fan_id == ticket.fan_id, Message.direction == IN, opens)
                         .order_by(col(Message.id).desc()).limit(1)).first()
 
 
@@ -129,8 +129,9 @@ def _channel(session: Session, account_id: int) -> str:
 
 
 def _check_window(session: Session, ticket: Ticket, last_in: Message) -> None:
-    last = max(filter(None, (ticket.last_fan_message_at and as_utc(ticket.last_fan_message_at),
-                             as_utc(last_in.sent_at))))
+    # The ticket's own time counts only for its account (the window is per Official Account and fan).
+    own = ticket.last_fan_message_at if last_in.account_id == ticket.account_id else None
+    last = max(filter(None, (own and as_utc(own), as_utc(last_in.sent_at))))
     closes = last + WINDOW
     if utcnow() >= closes:
         raise Conflict(f"WeChat's 48-hour window for this fan closed at {closes:%Y-%m-%d %H:%M} UTC: the fan must"

@@ -12,9 +12,17 @@ from sqlmodel import Session, select
 from hub.core.db import session_scope
 from hub.core.models import as_utc, utcnow
 from hub.tickets import Conflict, Effects, NotFound, run_effects
-from hub.tickets.lifecycle import lock_ticket, merge, set_status
+from hub.tickets.lifecycle import Opening, lock_ticket, merge, open_or_join, set_status
 from hub.tickets.models import ASSIGNED, CLOSED, OPEN, RESOLVED, WAITING, Ticket, TicketEvent, TicketMessage
-from tests.support.tickets_setup import check_invariants, fan_message, loads, make_account, make_agent, open_for
+from tests.support.tickets_setup import (
+    check_invariants,
+    fan_message,
+    loads,
+    make_account,
+    make_agent,
+    open_for,
+    resolve,
+)
 
 
 def _move(state: Any, ticket_id: int, status: str) -> None:
@@ -65,16 +73,37 @@ def test_waiting_on_the_fan_pauses_the_sla_and_the_fan_answering_resumes_it(stat
     assert as_utc(row.resolution_due) - due >= timedelta(minutes=59)
 
 
-def test_merging_moves_messages_and_events_and_frees_the_agent(state: Any, worker: Any) -> None:
-    account = make_account(state)
-    other = make_account(state, "second")
-    agent = make_agent(state, "a@x.cn")
+def test_a_person_writing_on_two_accounts_has_one_active_ticket(state: Any, worker: Any) -> None:
+    account, other = make_account(state), make_account(state, "forum")
+    make_agent(state, "a@x.cn")
     one = fan_message(state, account, "o1", "人工")
     two = fan_message(state, other, "p1", "还是我", fan_id=one.fan_id)  # the same fan on another account
-    first, _ = open_for(state, one)
-    second, _ = open_for(state, two)
+    first, opened = open_for(state, one)
+    second, joined = open_for(state, two)
     worker()
-    assert loads(state)[agent][0] == 2
+    assert (opened, joined, second) == ("opened", "joined", first)
+    with Session(state.engine) as session:
+        linked = session.exec(select(TicketMessage.message_id).where(TicketMessage.ticket_id == first)).all()
+    assert sorted(linked) == sorted([one.id, two.id])
+    check_invariants(state)
+
+
+def test_merging_moves_messages_and_events_and_frees_the_agent(state: Any, worker: Any) -> None:
+    account, other = make_account(state), make_account(state, "second")
+    agent = make_agent(state, "a@x.cn")
+    one = fan_message(state, account, "o1", "人工")
+    first, _ = open_for(state, one)
+    worker()
+    resolve(state, first)
+    two = fan_message(state, other, "p1", "还是我", fan_id=one.fan_id)  # the same fan on another account
+    fx = Effects()
+    with session_scope(state.engine) as session:  # an agent opens a second ticket (no reopening for agents)
+        second = open_or_join(session, state.config, Opening(
+            account_id=other, fan_id=one.fan_id, channel="wechat", message_id=two.id, text=two.text,
+            source="agent", fan_message_at=two.sent_at), fx, agent)[0].id
+    run_effects(state, fx)
+    worker()
+    assert second != first and loads(state)[agent][0] == 1
     fx = Effects()
     with session_scope(state.engine) as session:
         merge(session, state.config, lock_ticket(session, second), lock_ticket(session, first), agent, fx)
@@ -82,8 +111,9 @@ def test_merging_moves_messages_and_events_and_frees_the_agent(state: Any, worke
     worker()
     with Session(state.engine) as session:
         moved = session.exec(select(TicketMessage.message_id).where(TicketMessage.ticket_id == first)).all()
-    assert sorted(moved) == sorted([one.id, two.id])
+    assert {one.id, two.id} <= set(moved)  # with the survey sent when the first was resolved
     assert _ticket(state, second).status == CLOSED and _ticket(state, second).merged_into_id == first
+    assert _ticket(state, first).status in (OPEN, ASSIGNED)  # reopened: a person was handling the fan
     assert loads(state)[agent][0] == 1
     check_invariants(state)
     with pytest.raises(Conflict, match="closed tickets cannot be merged"), session_scope(state.engine) as session:
