@@ -192,6 +192,61 @@ def photograph(demo: Demo, featured: int, out: Path) -> None:
         browser.close()
 
 
+def photograph_dashboard(demo: Demo, out: Path) -> None:
+    """docs/screenshots/dashboard.png: the operator's "messages and bots" dashboard over the last week, with the
+    messages the script played (the figures come from the rollups, refreshed when the page loads)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        raise SystemExit("chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
+        page.goto(f"{demo.url}/login")
+        page.fill("#email", "operator@demo.local")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))  # the demo's Asia/Shanghai
+        week_ago = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600 - 6 * 86400))
+        page.goto(f"{demo.url}/operator/dashboards/messages?start={week_ago}&end={today}")
+        page.wait_for_selector("#dashboards[data-loaded]", timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(out / "dashboard.png"))
+        browser.close()
+
+
+def photograph_audiences(demo: Demo, out: Path) -> None:
+    """docs/screenshots/audiences.png: the operator's audience builder with `(美妆 OR 数码) AND subscribed:yes` built
+    from the chips and operator buttons, its live count and sample, saved as an audience (the list at the bottom)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        raise SystemExit("chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
+        page.goto(f"{demo.url}/login")
+        page.fill("#email", "operator@demo.local")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        page.goto(f"{demo.url}/operator/audiences")
+        for selector in ("button.op[data-insert='(']", "button.tag[data-insert='美妆']", "button.op[data-insert='OR']",
+                         "button.tag[data-insert='数码']", "button.op[data-insert=')']", "button.op[data-insert='AND']",
+                         "button.filter[data-insert='subscribed:yes']"):
+            page.click(selector)
+        page.wait_for_function("() => document.getElementById('count').dataset.count !== ''", timeout=30_000)
+        page.fill("#name", "美妆或数码的关注者")
+        page.click("#save-audience")
+        page.wait_for_selector("#export-csv")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(out / "audiences.png"), full_page=True)
+        browser.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("screenshots"))
@@ -201,6 +256,8 @@ def main() -> None:
         demo = Demo(Path(tmp))
         try:
             photograph(demo, play(demo), args.out)
+            photograph_dashboard(demo, args.out)
+            photograph_audiences(demo, args.out)
         finally:
             demo.close()
     print(f"written: {args.out / 'queue.png'}, {args.out / 'conversation.png'}")

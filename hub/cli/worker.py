@@ -19,6 +19,7 @@ from hub.core.redis_conn import keep_embedded_redis, quick_retry, redis_url
 from hub.core.state import HubState
 from hub.core.workers import RECONNECT_SECONDS, HubInProcessWorker, HubWorker
 from hub.intake import drain, start_dispatcher, start_sweeper, sweep
+from hub.reports import start_refresh_clock
 
 log = logging.getLogger("hub.worker")
 
@@ -39,6 +40,7 @@ def run_worker(burst: bool = False, with_sweeper: bool = True, fork: bool | None
         start_dispatcher(state, stop)
         if with_sweeper:
             start_sweeper(state, sweep, stop)
+            start_refresh_clock(state, stop)  # the dashboards' rollups (hub.reports.jobs)
     scheduler_name = uuid4().hex
     try:
         while True:

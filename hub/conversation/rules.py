@@ -100,3 +100,19 @@ def rules_changed(state: HubState) -> None:
     state.caches.pop("rules_version", None)
     with contextlib.suppress(redis.RedisError):  # without Redis, other processes pick it up within the TTL
         state.redis.incr(_VERSION_KEY)
+
+
+def which_rule(rules: Sequence[Rule], text: str) -> tuple[Rule | None, str]:
+    """Which of these rules answers a fan's text, as the bots would decide it: (the rule, "keyword"); else the
+    default rule with "default" (it answers only if the knowledge base does not); else (None, "none")."""
+    from bots.keywords import matches, ordered
+
+    book = build_rulebook(rules)
+    by_id = {rule.id: rule for rule in rules}
+    if text.strip():
+        for keyword in ordered(list(book.keywords)):
+            if matches(keyword, text):
+                return by_id[keyword.id], "keyword"
+    default = next((r for r in sorted(rules, key=lambda r: (-r.priority, r.id or 0))
+                    if r.enabled and r.kind == "default"), None)
+    return (default, "default") if default is not None and text.strip() else (None, "none")

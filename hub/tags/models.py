@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.core.models import json_column, utcnow
@@ -25,7 +25,12 @@ class Tag(SQLModel, table=True):
 class FanTag(SQLModel, table=True):
     """A tag on a fan: automatic (with score and evidence) or manual (always wins)."""
 
-    __table_args__ = (UniqueConstraint("fan_id", "tag_id", name="uq_fantag_fan_tag"),)
+    __table_args__ = (
+        UniqueConstraint("fan_id", "tag_id", name="uq_fantag_fan_tag"),
+        # Audiences (hub.tags.audience_query): a tag's active fans as one sorted index range.
+        Index("ix_fantag_active_tag_fan", "tag_id", "fan_id",
+              sqlite_where=text("active = 1"), postgresql_where=text("active = true")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     fan_id: int = Field(foreign_key="fan.id", index=True)
@@ -72,4 +77,18 @@ class FanProfile(SQLModel, table=True):
     data: dict = json_column(dict)
     last_message_id: int = 0
     model_version: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SavedAudience(SQLModel, table=True):
+    """A named audience expression (hub.tags.audience_syntax), re-evaluated whenever it is opened or exported."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    expression: str = Field(sa_column=Column(Text, nullable=False))
+    description: str = Field(default="", max_length=500)
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    last_count: int | None = None  # at the last evaluation (the list shows it; opening one counts again)
+    last_counted_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
