@@ -8,10 +8,14 @@ from knowledge.kb_eval import load_kb, load_queries
 from knowledge.retriever import Entry
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kb"
-SETS = ("lcqmc", "oppo")
+OWN = Path(__file__).resolve().parent / "data"  # brand-style sets written for this project (bench/data)
+SETS = ("lcqmc", "oppo", "appliance")  # the reranker's training sets
+ALL_SETS = ("beauty", "lcqmc", "oppo", "appliance")
 
 
 def load_set(name: str, data: Path = DATA) -> tuple[list[Entry], list[tuple[str, str | None]]]:
+    if (OWN / f"{name}-kb.jsonl").exists():
+        data = OWN
     return load_kb(data / f"{name}-kb.jsonl"), load_queries(data / f"{name}-queries.jsonl")
 
 

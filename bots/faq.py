@@ -18,7 +18,7 @@ HANDOFF_TEXT = "这个问题我需要请人工客服来回答，已为您转接�
 UNHELPFUL_TEXT = "抱歉没能帮到您，已为您转接人工客服，请稍候。"
 # Short replies right after an answer that mean "that did not help" or "give me a person".
 _UNHELPFUL = re.compile(
-    r"^(没用|没有用|不对|不是|答非所问|没帮助|没有帮助|看不懂|不行|还是不行|人工|转人工|人工客服|找人工)[!！。.?？]*$"
+    r"^(没用|没有用|不对|不是|都不是|都不对|答非所问|没帮助|没有帮助|看不懂|不行|还是不行|人工|转人工|人工客服|找人工)[!！。.?？]*$"
 )
 # A number from the "您是想问…" list: "2", " 2 ", full-width "２", "②", "2." or "2、".
 _CHOICE = re.compile(r"^\s*([1-9])\s*[.。、)）]?\s*$")
@@ -88,6 +88,13 @@ def faq_bot(message: InboundMessage, context: BotContext) -> Decision:
         if meta.get("entry_id") and _UNHELPFUL.match(text):
             return Handoff("the fan said the answer did not help", SOURCE, UNHELPFUL_TEXT,
                            meta={"unhelpful_entry": meta["entry_id"]})
+        if suggestions and _UNHELPFUL.match(text):  # none of the offered questions was the fan's
+            return Handoff("the fan declined the offered questions", SOURCE, UNHELPFUL_TEXT,
+                           meta={"unanswered": True})
+    # "没用" or a bare "2" with no answer or list of ours before it (or none stored yet, as the webhook may see
+    # it): not a question to search the knowledge base for — the worker, which sees what came before, decides.
+    if _UNHELPFUL.match(text) or _CHOICE.match(unicodedata.normalize("NFKC", text)):
+        return Handoff("a follow-up with no answer of the bot's before it", SOURCE, HANDOFF_TEXT)
     if context.services.get("intent_of", lambda _m: None)(message) in _NOT_FOR_KB:
         return None
     decision = kb.decide(text)

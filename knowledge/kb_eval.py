@@ -6,6 +6,10 @@ Definitions (issue 3, shared/data/README.md):
   coverage           answered answerable queries (right answers) / answerable queries
   answered_precision right answers / all answers given (answers to null queries count as wrong)
   false_answer_rate  answers given to null queries / null queries
+  recall_at_3        share of answerable queries with the expected entry among the first 3 hits
+  helped             share of answerable queries answered right or offered the right entry in the
+                     "您是想问…" list (issue 23)
+  wrong_answer_rate  (answers to null queries + answers naming the wrong entry) / all queries
   queries_per_s, p99_ms  throughput and 99th-percentile latency of one search + decision, single thread
 """
 
@@ -18,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.calibration import DEFAULT_TARGET_PRECISION, calibrate_all
+from knowledge.encoder import Encoder
 from knowledge.jsonl import JsonLineError, json_objects
 from knowledge.reranker import Thresholds
 from knowledge.retriever import Entry, Hit, Retriever, decide_hits
@@ -31,6 +37,7 @@ class QueryResult:
     ranked: tuple[str, ...]  # entry ids, best first (up to MRR_DEPTH)
     answered: str | None  # entry id the bot answered with, None for suggest/handoff
     seconds: float
+    offered: tuple[str, ...] = ()  # entry ids of the "您是想问…" list (suggest only)
 
 
 def run_queries(
@@ -46,7 +53,8 @@ def run_queries(
         decision = decide_hits(hits, thresholds)
         seconds = time.perf_counter() - start
         answered = decision.hits[0].entry_id if decision.action == "answer" else None
-        out.append(QueryResult(expected, tuple(h.entry_id for h in hits[:MRR_DEPTH]), answered, seconds))
+        offered = tuple(h.entry_id for h in decision.hits) if decision.action == "suggest" else ()
+        out.append(QueryResult(expected, tuple(h.entry_id for h in hits[:MRR_DEPTH]), answered, seconds, offered))
     return out
 
 
@@ -84,6 +92,25 @@ def false_answer_rate(results: Sequence[QueryResult]) -> float:
     return sum(r.answered is not None for r in nulls) / len(nulls) if nulls else 0.0
 
 
+def recall_at(results: Sequence[QueryResult], k: int = 3) -> float:
+    rs = _answerable(results)
+    return sum(r.expected in r.ranked[:k] for r in rs) / len(rs) if rs else 0.0
+
+
+def helped(results: Sequence[QueryResult]) -> float:
+    rs = _answerable(results)
+    return sum(r.answered == r.expected or r.expected in r.offered for r in rs) / len(rs) if rs else 0.0
+
+
+def wrong_answer_rate(results: Sequence[QueryResult]) -> float:
+    wrong = sum(r.answered is not None and r.answered != r.expected for r in results)
+    return wrong / len(results) if results else 0.0
+
+
+def suggest_rate(results: Sequence[QueryResult]) -> float:
+    return sum(bool(r.offered) for r in results) / len(results) if results else 0.0
+
+
 def queries_per_s(results: Sequence[QueryResult]) -> float:
     total = sum(r.seconds for r in results)
     return len(results) / total if total > 0 else 0.0
@@ -100,6 +127,10 @@ def metrics(results: Sequence[QueryResult]) -> dict[str, float]:
         "answered_precision": round(answered_precision(results), 4),
         "coverage": round(coverage(results), 4),
         "false_answer_rate": round(false_answer_rate(results), 4),
+        "recall_at_3": round(recall_at(results, 3), 4),
+        "helped": round(helped(results), 4),
+        "wrong_answer_rate": round(wrong_answer_rate(results), 4),
+        "suggest_rate": round(suggest_rate(results), 4),
         "queries_per_s": round(queries_per_s(results), 1),
         "p99_ms": round(p99_ms(results), 3),
     }
@@ -107,11 +138,12 @@ def metrics(results: Sequence[QueryResult]) -> dict[str, float]:
 
 def evaluate(
     retriever: Retriever, queries: Sequence[tuple[str, str | None]], thresholds: Thresholds | None = None
-) -> dict[str, float]:
+) -> dict[str, object]:
     """All metrics for a built retriever, with the bot's real thresholds unless others are given."""
     th = thresholds or retriever.thresholds
     results = run_queries(lambda q: retriever.search(q, k=MRR_DEPTH), queries, th)
-    return {**metrics(results), "queries": len(results), "answerable": len(_answerable(results))}
+    return {**metrics(results), "queries": len(results), "answerable": len(_answerable(results)),
+            "mode": retriever.mode, "answer_threshold": th.answer, "suggest_threshold": th.suggest}
 
 
 # -- files --------------------------------------------------------------------------------------------
@@ -151,12 +183,18 @@ def load_queries(path: str | Path) -> list[tuple[str, str | None]]:
     return out
 
 
-def evaluate_files(kb_path: str | Path, queries_path: str | Path) -> dict[str, float]:
-    """What `hub kb eval --kb KB.jsonl --queries Q.jsonl --json` prints."""
+def evaluate_files(kb_path: str | Path, queries_path: str | Path, encoder: Encoder | None = None,
+                   target_precision: float = DEFAULT_TARGET_PRECISION) -> dict[str, object]:
+    """What `hub kb eval --kb KB.jsonl --queries Q.jsonl --json` prints: the KB is indexed and calibrated
+    as the hub does on a rebuild (from the KB alone, never from the queries), then the queries are run."""
     entries = load_kb(kb_path)
     queries = load_queries(queries_path)
     start = time.perf_counter()
-    retriever = Retriever.build(entries)
+    retriever = Retriever.build(entries, encoder=encoder)
     build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    reports = calibrate_all(retriever, target_precision)
+    calibrate_s = time.perf_counter() - start
     result = evaluate(retriever, queries)
-    return {**result, "entries": len(entries), "build_s": round(build_s, 3)}
+    return {**result, "entries": len(entries), "build_s": round(build_s, 3), "calibrate_s": round(calibrate_s, 3),
+            "target_precision": target_precision, "calibration": reports}

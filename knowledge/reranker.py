@@ -15,9 +15,13 @@ from importlib import resources
 
 import numpy as np
 
-from knowledge.retrieval_features import FEATURE_NAMES
+from knowledge.dense import SEMANTIC_FEATURES, SEMANTIC_NAMES
+from knowledge.retrieval_features import FEATURE_NAMES, MONOTONE
 
-MODEL_FILE = "reranker.npz"
+MODEL_FILE = "reranker.npz"  # lexical + semantic features
+LEXICAL_MODEL_FILE = "reranker_lexical.npz"  # lexical features only: the retriever without an encoder
+FULL_FEATURE_NAMES = FEATURE_NAMES + SEMANTIC_NAMES
+FULL_MONOTONE = MONOTONE + tuple(sign for _, sign in SEMANTIC_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,11 @@ class TreeEnsemble:
     feature_names: tuple[str, ...] = field(default=FEATURE_NAMES)
     meta: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def semantic(self) -> bool:
+        """Whether the model reads the semantic features (a retriever with an encoder)."""
+        return len(self.feature_names) > len(FEATURE_NAMES)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Match probability for each row of the feature matrix."""
         if x.shape[0] == 0:
@@ -61,7 +70,8 @@ class TreeEnsemble:
         return 1.0 / (1.0 + np.exp(-raw))
 
     @classmethod
-    def from_sklearn(cls, model: object, thresholds: Thresholds, meta: dict[str, object] | None = None) -> TreeEnsemble:
+    def from_sklearn(cls, model: object, thresholds: Thresholds, meta: dict[str, object] | None = None,
+                     feature_names: tuple[str, ...] = FEATURE_NAMES) -> TreeEnsemble:
         """Export a fitted binary HistGradientBoostingClassifier (numeric features, no NaN at predict time)."""
         feats, thr, lefts, rights, vals, roots = [], [], [], [], [], []
         offset, depth = 0, 0
@@ -88,6 +98,7 @@ class TreeEnsemble:
             depth=depth,
             baseline=float(np.ravel(model._baseline_prediction)[0]),  # type: ignore[attr-defined]
             thresholds=thresholds,
+            feature_names=feature_names,
             meta=dict(meta or {}),
         )
 
@@ -117,7 +128,7 @@ class TreeEnsemble:
     def from_bytes(cls, data: bytes) -> TreeEnsemble:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             header = json.loads(z["header"].tobytes().decode())
-            if tuple(header["feature_names"]) != FEATURE_NAMES:
+            if tuple(header["feature_names"]) not in (FEATURE_NAMES, FULL_FEATURE_NAMES):
                 raise ValueError("reranker model was trained on other features; retrain it (bench/train_reranker.py)")
             return cls(
                 feature=z["feature"],
@@ -134,6 +145,8 @@ class TreeEnsemble:
             )
 
 
-def load_default() -> TreeEnsemble:
-    """The reranker shipped inside the package (knowledge/reranker.npz)."""
-    return TreeEnsemble.from_bytes(resources.files("knowledge").joinpath(MODEL_FILE).read_bytes())
+def load_default(semantic: bool = False) -> TreeEnsemble:
+    """A reranker shipped inside the package: knowledge/reranker.npz (with the semantic features) or
+    knowledge/reranker_lexical.npz (for a retriever without an encoder)."""
+    name = MODEL_FILE if semantic else LEXICAL_MODEL_FILE
+    return TreeEnsemble.from_bytes(resources.files("knowledge").joinpath(name).read_bytes())

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from knowledge.reranker import Thresholds, TreeEnsemble
-from knowledge.retrieval_features import MONOTONE
+from knowledge.encoder import Encoder
+from knowledge.reranker import FULL_FEATURE_NAMES, FULL_MONOTONE, Thresholds, TreeEnsemble
+from knowledge.retrieval_features import FEATURE_NAMES, MONOTONE
 from knowledge.retriever import Retriever, exact_rows, with_exact_rule
 
 Query = tuple[str, str | None]  # (text, expected entry id or None when the KB has no answer)
@@ -51,7 +52,7 @@ def collect_pairs(retriever: Retriever, queries: Sequence[Query]) -> PairSet:
     )
 
 
-def _classifier():  # type: ignore[no-untyped-def]
+def _classifier(monotone: tuple[int, ...] = MONOTONE):  # type: ignore[no-untyped-def]
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(
@@ -59,7 +60,7 @@ def _classifier():  # type: ignore[no-untyped-def]
         learning_rate=0.05,
         max_leaf_nodes=15,
         max_depth=6,  # shallow trees: prediction cost grows with depth
-        monotonic_cst=list(MONOTONE),
+        monotonic_cst=list(monotone),
         random_state=0,
     )
 
@@ -95,15 +96,17 @@ def choose_thresholds(top: np.ndarray, right: np.ndarray, null: np.ndarray) -> t
 
 
 def train(
-    datasets: Mapping[str, tuple[Sequence[Mapping[str, object]], Sequence[Query]]], folds: int = 5
+    datasets: Mapping[str, tuple[Sequence[Mapping[str, object]], Sequence[Query]]], folds: int = 5,
+    encoder: Encoder | None = None,
 ) -> tuple[TreeEnsemble, dict[str, object]]:
-    """Fit on all sets together; thresholds from grouped out-of-fold predictions."""
+    """Fit on all sets together; thresholds from grouped out-of-fold predictions. With an encoder, the
+    model reads the semantic features too (knowledge/reranker.npz); without, the lexical ones."""
     from sklearn.model_selection import GroupKFold
 
     parts: list[PairSet] = []
     offset = 0
     for entries, queries in datasets.values():
-        p = collect_pairs(Retriever.build(entries), queries)
+        p = collect_pairs(Retriever.build(entries, encoder=encoder), queries)
         parts.append(PairSet(p.x, p.y, p.group + offset, p.null))
         offset += len(p.null)
     pairs = PairSet(
@@ -114,13 +117,15 @@ def train(
     )
     # Verbatim rows are the retriever's rule's to score. The shared corpora label most of them as *other*
     # entries (duplicate questions); learning from them would teach the model that "identical" means "wrong".
+    monotone, names = (FULL_MONOTONE, FULL_FEATURE_NAMES) if encoder is not None else (MONOTONE, FEATURE_NAMES)
     learn = ~exact_rows(pairs.x)
     oof = np.zeros(len(pairs.y))
     for tr, te in GroupKFold(folds).split(pairs.x, pairs.y, pairs.group):
         tr = tr[learn[tr]]
-        oof[te] = _classifier().fit(pairs.x[tr], pairs.y[tr]).predict_proba(pairs.x[te])[:, 1]
+        oof[te] = _classifier(monotone).fit(pairs.x[tr], pairs.y[tr]).predict_proba(pairs.x[te])[:, 1]
     top, right = top_per_query(with_exact_rule(oof, pairs.x), pairs)  # thresholds for what the bot really does
     thresholds, report = choose_thresholds(top, right, pairs.null)
-    model = _classifier().fit(pairs.x[learn], pairs.y[learn])
-    meta = {"sets": list(datasets), "rows": int(len(pairs.y)), "folds": folds, **report}
-    return TreeEnsemble.from_sklearn(model, thresholds, meta), meta
+    model = _classifier(monotone).fit(pairs.x[learn], pairs.y[learn])
+    meta = {"sets": list(datasets), "rows": int(len(pairs.y)), "folds": folds, **report,
+            "encoder": encoder.name if encoder is not None else None}
+    return TreeEnsemble.from_sklearn(model, thresholds, meta, names), meta

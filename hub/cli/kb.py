@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,8 +36,25 @@ def kb_import(file: Path, replace: bool, no_rebuild: bool) -> None:
         counts = import_rows(session, rows, replace=replace)
     click.echo(f"{file}: {counts['created']} created, {counts['updated']} updated, {counts['disabled']} disabled")
     if not no_rebuild:
-        version = rebuild_kb_index()
-        click.echo(f"index {version} built and active")
+        click.echo(f"index {_rebuild_with_progress(rebuild_kb_index)} built and active")
+
+
+def _rebuild_with_progress(rebuild: Any) -> str:
+    """Rebuild the index with a progress bar over the texts that need embedding (on stderr)."""
+    from tqdm import tqdm
+
+    bar: list[Any] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, desc="embedding entries", unit="text", file=sys.stderr))
+        bar[0].update(done - bar[0].n)
+
+    try:
+        return str(rebuild(progress=progress))
+    finally:
+        if bar:
+            bar[0].close()
 
 
 @kb_group.command("export")
@@ -58,19 +77,36 @@ def kb_rebuild() -> None:
     from hub.kb import rebuild_kb_index
 
     command_state()
-    click.echo(f"index {rebuild_kb_index()} built and active")
+    click.echo(f"index {_rebuild_with_progress(rebuild_kb_index)} built and active")
 
 
 @kb_group.command("eval")
 @click.option("--kb", "kb_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--queries", "queries_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True)
-def kb_eval(kb_path: str, queries_path: str, as_json: bool) -> None:
-    """Evaluate the retriever and the bot's real decision threshold on a KB and labelled queries."""
+@click.option("--target-precision", type=click.FloatRange(0.5, 0.999), default=None,
+              help="Calibrate toward this precision (default: HUB_KB_TARGET_PRECISION, 0.90).")
+@click.option("--lexical", is_flag=True, help="Evaluate without the sentence encoder.")
+def kb_eval(kb_path: str, queries_path: str, as_json: bool, target_precision: float | None, lexical: bool) -> None:
+    """Evaluate the retriever and the bot's real decision thresholds on a KB and labelled queries: the KB is
+    indexed and calibrated from its own entries (as on a rebuild), never from the queries."""
 
-    from knowledge.kb_eval import evaluate_files
+    from hub.core.config import load_config
+    from knowledge.encoder import encoder_error, load_encoder
+    from knowledge.kb_eval import KbFileError, evaluate_files
 
-    echo_figures(evaluate_files(kb_path, queries_path), as_json)
+    config = load_config()
+    encoder = None if lexical else load_encoder(config.kb_encoder)
+    if encoder is None and not lexical:
+        click.echo(f"sentence encoder unavailable ({encoder_error(config.kb_encoder)}): lexical retriever", err=True)
+    try:
+        figures = evaluate_files(kb_path, queries_path, encoder, target_precision or config.kb_target_precision)
+    except KbFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False))
+        return
+    echo_figures({k: v for k, v in figures.items() if not isinstance(v, dict)}, False)
 
 
 @kb_group.command("term")

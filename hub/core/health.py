@@ -40,7 +40,9 @@ def readyz() -> tuple[Response, int]:
         # Webhooks still accept and store messages without Redis; jobs wait for the sweeper.
         checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return jsonify(status="ready" if ready else "degraded", checks=checks), 200 if ready else 503
+    # What features report about themselves without failing readiness (e.g. which KB retriever runs).
+    details = dict(state.caches.get("readyz_details") or {})
+    return jsonify(status="ready" if ready else "degraded", checks=checks, details=details), 200 if ready else 503
 
 
 @bp.get("/metrics")

@@ -11,6 +11,7 @@ journaled retry answers with the reply it computed, and its copy loses the inser
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -28,6 +29,7 @@ from hub.intake import inbox
 from hub.intake.accept import fan_for, store
 
 log = logging.getLogger("hub.intake.webhooks")
+REPLY_THREADS = 4  # decisions under the reply budget at once, per web process
 
 
 class WebhookHandler:
@@ -38,6 +40,7 @@ class WebhookHandler:
         self.state = state
         self.passive = passive
         self._pool: ThreadPoolExecutor | None = None
+        self._slots = threading.BoundedSemaphore(REPLY_THREADS)
 
     def lookup(self, key: str) -> AccountConfig | None:
         known = find_account(self.state, key)
@@ -71,8 +74,14 @@ class WebhookHandler:
         if decision is None and rest_may_reply(self.state, known.id):
             budget = self.state.config.reply_budget_ms / 1000 - (time.monotonic() - started)
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reply")
+                self._pool = ThreadPoolExecutor(max_workers=REPLY_THREADS, thread_name_prefix="reply")
+            # Every reply thread busy (a burst, a slow model): queueing would only miss the budget later and
+            # delay the threads' next answers; the worker answers this one through the API at once.
+            if not self._slots.acquire(blocking=False):
+                metrics.PASSIVE_TIMEOUTS.inc()
+                return None
             future = self._pool.submit(decide_by_rest, self.state, known.id, inbound.account, inbound, fan_id)
+            future.add_done_callback(lambda _f: self._slots.release())
             try:
                 decision = future.result(timeout=max(0.0, budget))
             except FutureTimeout:

@@ -91,3 +91,37 @@ def accept_proposal(session: Session, proposal_id: int, question: str | None = N
     session.add(proposal)
     session.flush()
     return entry
+
+
+def search_entries(session: Session, query: str = "", limit: int = 50, offset: int = 0,
+                   enabled: bool | None = None) -> tuple[list[KbEntry], int]:
+    """One page of entries whose question, paraphrases, answer, category or id contain `query` (newest changes
+    first), and how many match in all."""
+    import json
+
+    from sqlalchemy import String, cast, func, or_
+
+    conditions = []
+    needle = query.strip().lower()
+    if needle:
+        conditions.append(or_(*(func.lower(column).contains(needle, autoescape=True) for column in (
+            KbEntry.question, KbEntry.answer, KbEntry.category, KbEntry.external_id,  # type: ignore[arg-type]
+            cast(KbEntry.similar, String)))))
+        escaped = json.dumps(needle)[1:-1].lower()  # paraphrases are stored as JSON text, non-ASCII as \uXXXX
+        if escaped != needle:
+            conditions[-1] = or_(conditions[-1], func.lower(cast(KbEntry.similar, String)).contains(
+                escaped, autoescape=True))
+    if enabled is not None:
+        conditions.append(KbEntry.enabled == enabled)
+    total = session.exec(select(func.count()).select_from(KbEntry).where(*conditions)).one()
+    rows = session.exec(select(KbEntry).where(*conditions).order_by(KbEntry.updated_at.desc(),  # type: ignore[attr-defined]
+                                                                    KbEntry.id.desc())  # type: ignore[union-attr]
+                        .offset(offset).limit(limit)).all()
+    return list(rows), int(total)
+
+
+def open_proposals(session: Session, limit: int = 100) -> list[KbProposal]:
+    """Questions the bot could not answer, still open, answered ones (an agent's reply) first, newest first."""
+    rows = session.exec(select(KbProposal).where(KbProposal.status == "open")
+                        .order_by(KbProposal.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+    return sorted(rows, key=lambda p: (not p.answer, -(p.id or 0)))

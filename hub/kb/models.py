@@ -1,10 +1,11 @@
-"""Knowledge-base entries, proposals from unanswered questions, and tokenizer terms."""
+"""Knowledge-base entries, proposals from unanswered questions, tokenizer terms, and similar questions learned
+from agents' answers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from hub.core.models import json_column, utcnow
@@ -45,4 +46,28 @@ class KbTerm(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     term: str = Field(index=True, unique=True, max_length=100)
     means: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class KbSimilarProposal(SQLModel, table=True):
+    """A fan's question an agent answered with an entry: proposed as one more similar question of that entry.
+
+    One per (entry, normalised question): the same question answered again with the same entry, or one that was
+    rejected before, is not proposed twice. `message_id` is the fan's question, `ticket_id` the ticket it was
+    answered on (no foreign key: the knowledge base does not depend on tickets), `reply_id` the agent's reply."""
+
+    __table_args__ = (UniqueConstraint("entry_id", "question_key", name="uq_kbsimilarproposal_entry_question"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="kbentry.id", index=True)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    question_key: str = Field(max_length=64)  # sha1 of the normalised question
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    ticket_id: int | None = None
+    reply_id: int | None = Field(default=None, foreign_key="message.id")
+    agent_id: int | None = Field(default=None, foreign_key="user.id")
+    source: str = Field(default="inserted", max_length=16)  # inserted (from the suggestions) | marked
+    status: str = Field(default="open", max_length=16, index=True)  # open | accepted | rejected
+    decided_by: int | None = Field(default=None, foreign_key="user.id")
+    decided_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)

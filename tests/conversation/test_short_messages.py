@@ -49,7 +49,7 @@ def test_one_character_messages_are_classified_and_answered(demo: Any, state: An
 
 @pytest.mark.parametrize("choice", ["1", " 1 ", "１", "1."])
 def test_a_fan_answers_the_numbered_list_with_its_number(demo: Any, state: Any, worker: Any, choice: str) -> None:
-    offered = demo.say("fan-a", text="怎么修改地址")["reply_text"]
+    offered = demo.say("fan-a", text="我想改一下")["reply_text"]  # close to one entry, not close enough
     assert offered.startswith("您是想问") and "1. 怎么修改收货地址" in offered
     flush_all(state)  # the list is in the database (a fan takes longer than the journal's few milliseconds)
     assert demo.say("fan-a", text=choice)["reply_text"] == ANSWERS["change-address"]

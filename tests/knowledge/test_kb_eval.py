@@ -96,3 +96,34 @@ def test_malformed_files_name_the_line(tmp_path: Path) -> None:
     q = _write(tmp_path / "q.jsonl", [{"query": "a"}])
     with pytest.raises(KbFileError, match=r"q.jsonl:1"):
         evaluate_files(kb, q)
+
+
+def test_helped_recall_and_wrong_answer_rate() -> None:
+    from knowledge.kb_eval import helped, recall_at, wrong_answer_rate
+
+    results = [
+        QueryResult("a", ("a", "b"), "a", 0.001),  # answered right
+        QueryResult("b", ("c", "x", "b"), None, 0.001, ("c", "x", "b")),  # right entry in the offered list
+        QueryResult("c", ("x", "y"), "x", 0.001),  # answered wrong
+        QueryResult("d", ("d",), None, 0.001),  # handed off
+        QueryResult(None, ("a",), "a", 0.001),  # null, answered
+        QueryResult(None, ("b",), None, 0.001, ("b",)),  # null, offered a list: not an answer
+    ]
+    assert recall_at(results, 3) == pytest.approx(3 / 4)
+    assert helped(results) == pytest.approx(2 / 4)
+    assert wrong_answer_rate(results) == pytest.approx(2 / 6)
+
+
+def test_evaluate_files_reports_the_thresholds_it_calibrated(tmp_path: Path) -> None:
+    kb = _write(tmp_path / "kb.jsonl", [
+        {"id": "1", "question": "怎么申请退款", "answer": "订单页"},
+        {"id": "2", "question": "什么时候发货", "answer": "48小时"},
+        {"id": "3", "question": "可以开发票吗", "answer": "可以"},
+    ])
+    queries = _write(tmp_path / "q.jsonl", [{"query": "怎么申请退款", "expected": "1"}])
+    strict = evaluate_files(kb, queries, target_precision=0.99)
+    for key in ("recall_at_3", "helped", "wrong_answer_rate", "answer_threshold", "suggest_threshold", "mode"):
+        assert key in strict
+    assert strict["mode"] == "lexical" and strict["target_precision"] == 0.99
+    assert strict["calibration"]["lexical"]["answer"] == strict["answer_threshold"]
+    assert strict["suggest_threshold"] <= strict["answer_threshold"]

@@ -77,6 +77,7 @@ def _strings() -> dict[str, str]:
         "live_down": gettext("Live updates paused; retrying…"),
         "pick_target": gettext("Choose an agent or a team."),
         "confirm_merge": gettext("Merge this ticket into %(number)s? It will be closed.", number="#{id}"),
+        "mark_answer": gettext("Mark as the answer"), "marked": gettext("Marked as the answer"),
     }
 
 

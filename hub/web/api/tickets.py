@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from hub.core.db import session_scope
 from hub.core.models import Account, Identity, User
+from hub.kb import learn_from_answer
 from hub.tickets import (
     Effects,
     NotFound,
@@ -102,6 +103,9 @@ class TicketReplyIn(Body):
     text: str | None = Field(default=None, max_length=2000)
     canned: str | None = Field(default=None, max_length=64, description="a canned reply's shortcut, instead of text")
     status: Literal["waiting", "resolved"] | None = Field(default=None, description="set after the reply")
+    kb_entry_id: str | None = Field(default=None, min_length=1, max_length=128, description=(
+        "the knowledge-base entry the reply was built from (a suggestion inserted): the ticket's question is"
+        " proposed as one more similar question of it"))
 
 
 class TicketReplyOut(BaseModel):
@@ -261,6 +265,12 @@ def ticket_reply(ticket_id: int, json: TicketReplyIn) -> Any:
         text = json.text or render_for(session, canned_by_shortcut(session, json.canned or "").text, ticket, _me())
         message_id = reply(session, hub.config, ticket, _me(), text, client_key=request.headers.get("Idempotency-Key"),
                            status=json.status, fx=fx)
+        try:  # what the knowledge base learns from this answer (hub.kb.learning)
+            learn_from_answer(session, first_message_id=ticket.first_message_id, entry_external_id=json.kb_entry_id,
+                              source="inserted", agent_id=_me(), ticket_id=ticket.id, reply_id=message_id,
+                              reply_text=text)
+        except LookupError as exc:
+            raise TicketError(str(exc)) from None
         session.flush()
         return {"id": message_id, "status": "queued", "ticket": _row(session, ticket.id)}
 

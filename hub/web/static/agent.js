@@ -183,6 +183,7 @@
     const replyError = document.getElementById("reply-error");
     const api = page.dataset.api;
     let draftKey = newKey(), attempted = false, sending = false, pendingTries = 0, pendingTimer = null;
+    let kbEntry = null;  // the knowledge-base entry whose answer was inserted into this draft (sent as kb_entry_id)
 
     const atBottom = () => thread.scrollHeight - thread.scrollTop - thread.clientHeight < 60;
     const toBottom = () => { thread.scrollTop = thread.scrollHeight; };
@@ -230,6 +231,7 @@
     $$(".reply-tabs > button", box).forEach((b) => b.addEventListener("click", () => setMode(b.dataset.mode)));
     text.addEventListener("input", () => {
       if (attempted) { draftKey = newKey(); attempted = false; }  // an edited draft is a new reply
+      if (!text.value.trim()) kbEntry = null;  // an emptied draft no longer carries the inserted answer
       replyError.textContent = "";
     });
     function say(message, isError) {
@@ -249,10 +251,12 @@
       try {
         const result = note
           ? await window.hubApi("POST", api + "/notes", {text: body})
-          : await window.hubApi("POST", api + "/replies", status ? {text: body, status: status} : {text: body},
+          : await window.hubApi("POST", api + "/replies", Object.assign({text: body}, status ? {status: status} : {},
+                                                                   kbEntry ? {kb_entry_id: kbEntry} : {}),
                                 {"Idempotency-Key": draftKey});
         if (result.ok) {
           text.value = "";
+          if (!note) kbEntry = null;
           draftKey = newKey();
           attempted = false;
           say(note ? strings.noted : strings.sent, false);
@@ -309,15 +313,29 @@
         const pct = document.createElement("span"); pct.className = "muted";
         pct.textContent = " · " + fill(strings.confidence, {percent: Math.round((s.confidence || 0) * 100)});
         const a = document.createElement("span"); a.className = "a"; a.textContent = s.answer || "";
+        button.dataset.entry = s.entry_id;
         button.append(q, pct, a);
-        li.appendChild(button);
+        const mark = document.createElement("button");  // the explicit "this entry answers the fan's question"
+        mark.type = "button";
+        mark.className = "link mark-answer";
+        mark.dataset.markEntry = s.entry_id;
+        mark.textContent = strings.mark_answer;
+        li.append(button, mark);
         list.appendChild(li);
       });
     }
     document.getElementById("suggestions").addEventListener("click", (event) => {
+      const mark = event.target.closest("button[data-mark-entry]");
+      if (mark) { markAnswer(mark); return; }
       const button = event.target.closest("button[data-answer]");
-      if (button) insert(button.dataset.answer);
+      if (button) { insert(button.dataset.answer); kbEntry = button.dataset.entry || null; }
     });
+    async function markAnswer(mark) {
+      mark.disabled = true;
+      const result = await window.hubApi("POST", api + "/kb-answer", {kb_entry_id: mark.dataset.markEntry});
+      if (result.ok) mark.textContent = strings.marked;
+      else { mark.disabled = false; say(fill(strings.failed, {reason: errorText(result)}), true); }
+    }
     loadSuggestions();
     const cannedList = document.getElementById("canned-list");
     cannedList.addEventListener("click", (event) => {
