@@ -126,7 +126,8 @@ def play(demo: Demo) -> int:
     demo.hub("agents", "capacity", AGENT, "8")
     demo.say("o-lin", "口红快递到哪了")  # the knowledge base answers
     time.sleep(1)  # as a person reads the answer
-    demo.say("o-lin", "买的口红和粉底液显示已签收，但我没收到")  # nothing confident: a hand-off (to agent1)
+    demo.say("o-lin", "买的口红和粉底液显示已签收，但我没收到")  # not sure: "您是想问…"
+    demo.say("o-lin", "都不是")  # none of those: a hand-off (to agent1)
     featured = demo.ticket_of("o-lin", "assigned")["id"]
     wait_for(lambda: any(t["tag"] == "美妆" for t in json.loads(demo.hub("fans", "show", "o-lin", "--json"))["tags"]),
              30, "the fan's interest tag")  # two messages about 口红
@@ -138,9 +139,11 @@ def play(demo: Demo) -> int:
     demo.say("o-vip", "订单三天了还没发货，客服也联系不上，太差了，我要投诉")  # a VIP's complaint: urgent
     demo.say("o-zhao", "买的耳机用了两天就没声音了，太失望了")  # a complaint: high
     demo.say("o-chen", "想问下这款手机拍照怎么样，夜景清楚吗")  # 数码: agent3
-    demo.say("o-wu", "我的订单被快递弄丢了")  # nothing confident: a ticket
-    demo.say("o-sun", "公司报销需要发票，电子发票在哪里开")
-    demo.say("o-he", "跑步鞋尺码偏大还是偏小，平时穿 42 的")
+    demo.say("o-wu", "我的订单被快递弄丢了")  # not sure: "您是想问…"
+    demo.say("o-sun", "公司报销需要发票，电子发票在哪里开")  # answered
+    demo.say("o-he", "跑步鞋尺码偏大还是偏小，平时穿 42 的")  # answered
+    for openid in ("o-chen", "o-wu", "o-sun", "o-he"):
+        demo.say(openid, "转人工")  # each still wants a person
     for openid in ("o-vip", "o-zhao", "o-chen", "o-wu", "o-sun", "o-he"):
         demo.ticket_of(openid)
     lost = demo.ticket_of("o-wu")
