@@ -153,6 +153,7 @@ def play(demo: Demo) -> int:
              {"text": "已帮您联系快递核实，请把订单号发给我。", "status": "waiting"})
     demo.hub("agents", "status", DIGITAL, "away")  # nobody of 数码 online: the next one waits
     demo.say("o-zhou", "平板充电很慢，屏幕也有点闪，手机和平板能一起保修吗")
+    demo.say("o-zhou", "转人工")
     demo.ticket_of("o-zhou")
     return int(featured)
 

@@ -128,7 +128,9 @@ def _create_identity(conn: Connection, account_id: int, inbound: InboundMessage)
     unionid = inbound.extra.get("unionid") or None
     fan_id = conn.scalar(select(_FAN.c.id).where(_FAN.c.unionid == unionid)) if unionid else None
     if fan_id is None:
-        new_fan = _upsert(conn)(_FAN).values(unionid=unionid, display_name="", created_at=now, last_seen_at=now)
+        # A channel that knows the person's name tells it (a forum's display name or username; WeChat no longer does).
+        name = str(inbound.extra.get("name") or inbound.extra.get("username") or "")[:200]
+        new_fan = _upsert(conn)(_FAN).values(unionid=unionid, display_name=name, created_at=now, last_seen_at=now)
         if unionid:  # the same person's first message to another account may have created the fan meanwhile
             new_fan = new_fan.on_conflict_do_nothing(index_elements=["unionid"])
         fan_id = conn.scalar(new_fan.returning(_FAN.c.id))

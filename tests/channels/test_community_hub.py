@@ -60,7 +60,8 @@ def test_retries_with_new_event_ids_store_one_message(app: Any, state: Any, foru
     assert message.meta["topic_id"] == 46582 and message.meta["post_number"] == 3
     with Session(state.engine) as session:
         identity = session.get(Identity, message.identity_id)
-    assert identity.external_id == "2401"
+        fan = session.get(Fan, message.fan_id)
+    assert identity.external_id == "2401" and fan.display_name == "Darknao"  # the forum's name for the fan
     post(client, "post_edited", post_payload(raw="怎么退货？东西坏了", category_id=5, version=3), event_id=15)
     post(client, "post_edited", post_payload(raw="怎么退货？东西坏了", category_id=5, version=3), event_id=16)
     assert [m.text for m in inbound(state)] == ["怎么退货", "怎么退货？东西坏了"]
