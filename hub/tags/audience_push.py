@@ -26,7 +26,7 @@ from hub.core.state import HubState, get_state
 from hub.outbound import channel_for
 from hub.tags import audience_query as aq
 from hub.tags.models import SavedAudience, Tag
-from hub.tags.wechat_sync import BATCH, MAX_TAGS_PER_ACCOUNT, RESERVED_TAG_IDS, SYNCED_KINDS, _apply
+from hub.tags.wechat_sync import BATCH, MAX_TAGS_PER_ACCOUNT, RESERVED_TAG_IDS, SYNCED_KINDS, apply_in_batches
 
 log = logging.getLogger("hub.audiences")
 MAX_WECHAT_TAG = 30
@@ -135,7 +135,7 @@ def push_audience(state: HubState, audience_id: int, tag_name: str, account_ids:
         entry["wechat_tag_id"] = wechat_id
         for start in range(0, len(openids), BATCH * 20):
             part = openids[start:start + BATCH * 20]
-            report["tagged"] += _apply(channel.tag_users, wechat_id, tag_name, part, report)
+            report["tagged"] += apply_in_batches(channel.tag_users, wechat_id, tag_name, part, report)
             done += len(part)
             if progress is not None:
                 progress(done, sum(len(o) for _a, o in targets))

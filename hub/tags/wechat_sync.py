@@ -155,11 +155,13 @@ def _push(state: HubState, channel: Any, account_id: int, link: WeChatTagLink, n
                 report["not_synced"].append({"tag": name, "openid": openid,
                                              "reason": f"the fan has more than {MAX_TAGS_PER_FAN} tags"})
             remove.append(openid)
-    report["tagged"] += _apply(channel.tag_users, link.wechat_tag_id, name, add, report)
-    report["untagged"] += _apply(channel.untag_users, link.wechat_tag_id, name, remove, report)
+    report["tagged"] += apply_in_batches(channel.tag_users, link.wechat_tag_id, name, add, report)
+    report["untagged"] += apply_in_batches(channel.untag_users, link.wechat_tag_id, name, remove, report)
 
 
-def _apply(call: Any, wechat_id: int, name: str, openids: list[str], report: dict[str, Any]) -> int:
+def apply_in_batches(call: Any, wechat_id: int, name: str, openids: list[str], report: dict[str, Any]) -> int:
+    """Tag (or untag) openids in WeChat's batches of 50, one by one where a batch is refused; how many took it.
+    Also used by audience pushes (hub.tags.audience_push)."""
     done = 0
     for start in range(0, len(openids), BATCH):
         batch = openids[start:start + BATCH]
@@ -171,7 +173,7 @@ def _apply(call: Any, wechat_id: int, name: str, openids: list[str], report: dic
                 report["not_synced"].extend({"tag": name, "openid": o, "reason": exc.message} for o in batch)
                 continue
             # WeChat refuses a whole batch if one fan has 20 tags already (set outside the hub): one by one.
-            done += sum(_apply(call, wechat_id, name, [o], report) for o in batch)
+            done += sum(apply_in_batches(call, wechat_id, name, [o], report) for o in batch)
     return done
 
 
