@@ -22,9 +22,11 @@ def open_ticket(session: Session, config: Config, message: Message, channel: str
     intent = (message.meta or {}).get("intent")
     profile = interests_of(session, message.fan_id)
     tags = [view["tag"] for view in sorted(profile["tags"], key=lambda view: -view["score"])]
-    opening = Opening(
+    question = handoff_question(session, message.id)
+    opening = Opening(  # the subject is the fan's question, not the "都不是" or "转人工" that followed it
         account_id=message.account_id, fan_id=message.fan_id, channel=channel, message_id=message.id,
-        text=message.text, intent=intent, reason=decision.reason, candidates=_candidates(session, message, decision),
+        text=question[1] if question else message.text, intent=intent, reason=decision.reason,
+        candidates=_candidates(session, message, decision, question),
         priority=priority_for(intent, tags, config.vip_tags.split(",")),
         team_id=team_for(session, intent, tags, message.account_id),
         source="bot", fan_message_at=as_utc(message.sent_at),
@@ -39,11 +41,11 @@ def open_ticket(session: Session, config: Config, message: Message, channel: str
     return [notice]
 
 
-def _candidates(session: Session, message: Message, decision: Handoff) -> list[dict]:
+def _candidates(session: Session, message: Message, decision: Handoff,
+                question: tuple[int, str] | None) -> list[dict]:
     """The knowledge-base candidates for the fan's question: the FAQ bot's own when the message is the question;
     when it is a follow-up ("没用", "转人工"), those of the question before it (none if there is no such question);
     for a hand-off that came with none (a complaint, a request for a person), those of its question."""
-    question = handoff_question(session, message.id)
     if question is None:
         return []
     if question[0] == message.id and decision.candidates:
