@@ -3,14 +3,16 @@ method, the query arguments and a bounded body in; a status line and a few bytes
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from http import HTTPStatus
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import get_content_length, get_input_stream
 
-from channels.base import WebhookRejected
+from channels.base import AccountConfig, WebhookRejected
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -85,3 +87,54 @@ def read_body(request: Request, max_bytes: int) -> bytes:
     if size > max_bytes:
         raise WebhookRejected(413, f"body exceeds the limit of {max_bytes} bytes")
     return b"".join(chunks)
+
+
+class KeyedWebhookApp:
+    """A channel's webhook as a plain WSGI app: GET/HEAD (URL verification) and POST (messages) on "/<key>" below
+    where it is mounted (SCRIPT_NAME); any other path is a 404, any other method a 405, and a WebhookRejected its
+    4xx with one log line. Other exceptions propagate to whoever mounts it (the hub answers a database outage with
+    a 503, so the platform retries). Subclasses name their channel and what verifying and receiving do."""
+
+    channel = ""
+
+    def __init__(self, on_message: Any, lookup: Any, settings: Any) -> None:
+        self.on_message = on_message
+        self.lookup = lookup
+        self.settings = settings
+
+    def verify(self, request: Request, account: AccountConfig) -> Response:
+        raise NotImplementedError
+
+    def receive(self, request: Request, account: AccountConfig) -> Response:
+        raise NotImplementedError
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        path: str = environ.get("PATH_INFO") or ""
+        key = path[1:]
+        try:
+            if not path.startswith("/") or not key or "/" in key:
+                raise WebhookRejected(404, "no such webhook")
+            if request.method == "POST":
+                response = self.receive(request, self._account(key))
+            elif request.method in ("GET", "HEAD"):
+                response = self.verify(request, self._account(key))
+            else:
+                response = Response("method not allowed", 405, allow="GET, HEAD, POST")
+        except WebhookRejected as exc:
+            response = self._reject(request, key, exc)
+        return response(environ, start_response)
+
+    def _account(self, key: str) -> AccountConfig:
+        account = self.lookup(key)
+        if account is None or account.channel != self.channel:
+            raise WebhookRejected(404, "unknown account key")
+        return account
+
+    def _reject(self, request: Request, key: str, exc: WebhookRejected) -> Response:
+        status = exc.status if 400 <= exc.status < 500 else 400
+        logging.getLogger(f"channels.{self.channel}").warning(
+            "%s webhook rejected: status=%d key=%r method=%s remote=%s reason=%s",
+            self.channel, status, key[:64], request.method, request.remote_addr, exc.reason,
+        )
+        return Response(exc.reason, status)

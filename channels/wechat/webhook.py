@@ -22,26 +22,25 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from channels.base import (
     AccountConfig,
-    AccountLookup,
     InboundMessage,
     OnMessage,
     ReplayMemory,
     WebhookRejected,
 )
 from channels.wechat.crypto import CryptoError, MessageCrypto, sign, signature_matches
-from channels.wechat.http import Request, Response, read_body
+from channels.wechat.http import KeyedWebhookApp, Request, Response, read_body
 from channels.wechat.inbound import CHANNEL, parse_message
 from channels.wechat.replies import ReplyEncoder, render_reply
 from channels.wechat.xmlsafe import XmlRejected, decode_utf8, parse_fields
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    pass
 
 log = logging.getLogger("channels.wechat")
 
@@ -74,20 +73,6 @@ def message_mode(account: AccountConfig) -> str:
     return str(mode)
 
 
-def _reject(request: Request, key: str, exc: WebhookRejected) -> Response:
-    status = exc.status if 400 <= exc.status < 500 else 400
-    log.warning(
-        "wechat webhook rejected: status=%d key=%r method=%s remote=%s reason=%s",
-        status, key[:64], request.method, request.remote_addr, exc.reason,
-    )
-    return Response(exc.reason, status)
-
-
-def _account(lookup: AccountLookup, key: str) -> AccountConfig:
-    account = lookup(key)
-    if account is None or account.channel != CHANNEL:
-        raise WebhookRejected(404, "unknown account key")
-    return account
 
 
 def _check_timestamp(timestamp: str | None, settings: WebhookSettings) -> int:
@@ -223,29 +208,13 @@ def receive(
     return _reply_body(account, inbound, on_message, encrypted, settings)
 
 
-class WebhookApp:
-    """GET (URL verification) and POST (messages) on "/<key>" below where the app is mounted (SCRIPT_NAME);
-    any other path is a 404 and any other method a 405. Exceptions other than WebhookRejected propagate
-    to whoever mounts it (the hub answers a database outage with a 503, so WeChat retries)."""
+class WebhookApp(KeyedWebhookApp):
+    """The channel's webhook on "/<key>" (see KeyedWebhookApp): GET verifies the URL, POST takes a message."""
 
-    def __init__(self, on_message: OnMessage, lookup: AccountLookup, settings: WebhookSettings) -> None:
-        self.on_message = on_message
-        self.lookup = lookup
-        self.settings = settings
+    channel = CHANNEL
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        path: str = environ.get("PATH_INFO") or ""
-        key = path[1:]
-        try:
-            if not path.startswith("/") or not key or "/" in key:
-                raise WebhookRejected(404, "no such webhook")
-            if request.method == "POST":
-                response = receive(request, _account(self.lookup, key), self.on_message, self.settings)
-            elif request.method in ("GET", "HEAD"):
-                response = verify_url(request, _account(self.lookup, key), self.settings)
-            else:
-                response = Response("method not allowed", 405, allow="GET, HEAD, POST")
-        except WebhookRejected as exc:
-            response = _reject(request, key, exc)
-        return response(environ, start_response)
+    def verify(self, request: Request, account: AccountConfig) -> Response:
+        return verify_url(request, account, self.settings)
+
+    def receive(self, request: Request, account: AccountConfig) -> Response:
+        return receive(request, account, self.on_message, self.settings)

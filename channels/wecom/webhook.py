@@ -22,19 +22,19 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from channels.base import AccountConfig, AccountLookup, OnMessage, WebhookRejected
+from channels.base import AccountConfig, OnMessage, WebhookRejected
 from channels.wechat.crypto import CryptoError, MessageCrypto
-from channels.wechat.http import Request, Response, read_body
+from channels.wechat.http import KeyedWebhookApp, Request, Response, read_body
 from channels.wechat.xmlsafe import XmlRejected, decode_utf8, parse_fields
 from channels.wecom.inbound import CHANNEL, agent_id_of, to_wecom_inbound
 from channels.wecom.replies import render_reply
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    pass
 
 log = logging.getLogger("channels.wecom")
 
@@ -49,20 +49,6 @@ class WebhookSettings:
     clock: Callable[[], float] = time.time
 
 
-def _reject(request: Request, key: str, exc: WebhookRejected) -> Response:
-    status = exc.status if 400 <= exc.status < 500 else 400
-    log.warning(
-        "wecom webhook rejected: status=%d key=%r method=%s remote=%s reason=%s",
-        status, key[:64], request.method, request.remote_addr, exc.reason,
-    )
-    return Response(exc.reason, status)
-
-
-def _account(lookup: AccountLookup, key: str) -> AccountConfig:
-    account = lookup(key)
-    if account is None or account.channel != CHANNEL:
-        raise WebhookRejected(404, "unknown account key")
-    return account
 
 
 def _crypto(account: AccountConfig) -> MessageCrypto:
@@ -141,28 +127,13 @@ def receive(request: Request, account: AccountConfig, on_message: OnMessage, set
     return Response(envelope, 200, "application/xml; charset=utf-8")
 
 
-class WebhookApp:
-    """GET (URL verification) and POST (messages) on "/<key>" below where the app is mounted; any other path
-    is a 404 and any other method a 405. Exceptions other than WebhookRejected propagate to the hub."""
+class WebhookApp(KeyedWebhookApp):
+    """The channel's webhook on "/<key>" (see KeyedWebhookApp): GET verifies the URL, POST takes a message."""
 
-    def __init__(self, on_message: OnMessage, lookup: AccountLookup, settings: WebhookSettings) -> None:
-        self.on_message = on_message
-        self.lookup = lookup
-        self.settings = settings
+    channel = CHANNEL
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        path: str = environ.get("PATH_INFO") or ""
-        key = path[1:]
-        try:
-            if not path.startswith("/") or not key or "/" in key:
-                raise WebhookRejected(404, "no such webhook")
-            if request.method == "POST":
-                response = receive(request, _account(self.lookup, key), self.on_message, self.settings)
-            elif request.method in ("GET", "HEAD"):
-                response = verify_url(request, _account(self.lookup, key), self.settings)
-            else:
-                response = Response("method not allowed", 405, allow="GET, HEAD, POST")
-        except WebhookRejected as exc:
-            response = _reject(request, key, exc)
-        return response(environ, start_response)
+    def verify(self, request: Request, account: AccountConfig) -> Response:
+        return verify_url(request, account, self.settings)
+
+    def receive(self, request: Request, account: AccountConfig) -> Response:
+        return receive(request, account, self.on_message, self.settings)
