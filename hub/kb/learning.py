@@ -28,7 +28,7 @@ INSERTED, MARKED = "inserted", "marked"
 SOURCES = (INSERTED, MARKED)
 # Follow-ups that carry no question of their own (compared on the letters and digits only, lower case).
 _FOLLOW_UP = re.compile(
-    r"^(没用|没有用|不对|不是|答非所问|没帮助|没有帮助|看不懂|不行|还是不行|不是这个|不是这个问题|"
+    r"^(没用|没有用|不对|不是|都不是|都不对|答非所问|没帮助|没有帮助|看不懂|不行|还是不行|不是这个|不是这个问题|"
     r"人工|转人工|人工客服|找人工|找人工客服|转人工客服|客服|找客服|转客服|真人|人呢|有人吗|在吗|在不在|"
     r"你好|您好|hi|hello|谢谢|好的|嗯|哦|ok|好|是的|对|\d{1,2})$"
 )
