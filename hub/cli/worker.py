@@ -15,6 +15,7 @@ from rq.exceptions import StopRequested
 
 from hub.app import create_app
 from hub.conversation import preload_for_worker
+from hub.core.queue import background_queue
 from hub.core.redis_conn import keep_embedded_redis, quick_retry, redis_url
 from hub.core.state import HubState
 from hub.core.workers import RECONNECT_SECONDS, HubInProcessWorker, HubWorker
@@ -46,7 +47,8 @@ def run_worker(burst: bool = False, with_sweeper: bool = True, fork: bool | None
         while True:
             worker: HubWorker | None = None
             try:
-                worker = worker_class([state.queue.name], connection=connection)
+                # The main queue first: RQ takes a job of the background queue only when the main one is empty.
+                worker = worker_class([state.queue.name, background_queue(state.queue).name], connection=connection)
                 worker.scheduler_name = scheduler_name
                 worked = worker.work(burst=burst, with_scheduler=True, logging_level=state.config.log_level)
             except redis.RedisError as exc:  # raised while starting or tearing down, outside RQ's loop

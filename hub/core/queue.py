@@ -22,6 +22,12 @@ log = logging.getLogger("hub.core.queue")
 _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
+def background_queue(queue: Queue) -> Queue:
+    """The queue of work that may wait (the dashboards' rollups): every worker listens to it after the main
+    queue, so fans' messages and routing never wait behind it."""
+    return Queue(f"{queue.name}-background", connection=queue.connection)
+
+
 def job_id_for(func: Callable[..., Any], *ids: int | str) -> str:
     return "-".join([func.__name__, *map(str, ids)])  # RQ allows letters, digits, "_" and "-"
 

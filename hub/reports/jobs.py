@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 from sqlalchemy import text
 
-from hub.core.queue import enqueue
+from hub.core.queue import background_queue, enqueue
 from hub.core.state import HubState, get_state
 from hub.reports.rollups import Outcome, load_state, refresh
 
@@ -42,7 +42,7 @@ def schedule_refresh(state: HubState) -> bool:
     """Enqueue the refresh if REFRESH_EVERY_SECONDS have passed since the last offer anywhere; True if enqueued."""
     if not state.redis.set(REFRESH_KEY, "1", nx=True, ex=REFRESH_EVERY_SECONDS):
         return False
-    return enqueue(state.queue, refresh_rollups, timeout=1800, replace_dead=True)
+    return enqueue(background_queue(state.queue), refresh_rollups, timeout=1800, replace_dead=True)
 
 
 def start_refresh_clock(state: HubState, stop: threading.Event) -> threading.Thread:

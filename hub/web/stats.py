@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from hub.core.models import IN, OUT, SENT, Fan, Message
+from hub.core.queue import background_queue
 from hub.core.state import HubState
 from hub.tickets import ACTIVE, Agent, Ticket
 from hub.tickets.csat import csat_summary
@@ -23,7 +24,7 @@ def collect(state: HubState) -> dict[str, Any]:
             return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
         figures: dict[str, Any] = {
-            "fans": count(model=Fan),
+            "fans": count(Fan.merged_into_id.is_(None), model=Fan),  # a merged fan is part of another
             "messages_in": count(Message.direction == IN),
             "messages_out": count(Message.direction == OUT, Message.status == SENT),
             "messages_out_failed": count(Message.direction == OUT, Message.status == "failed"),
@@ -36,8 +37,9 @@ def collect(state: HubState) -> dict[str, Any]:
         }
         figures["csat"] = csat_summary(session)
     try:
-        figures["jobs_queued"] = state.queue.count
-        figures["jobs_failed"] = FailedJobRegistry(queue=state.queue).count
+        queues = (state.queue, background_queue(state.queue))
+        figures["jobs_queued"] = sum(queue.count for queue in queues)
+        figures["jobs_failed"] = sum(FailedJobRegistry(queue=queue).count for queue in queues)
         figures["redis"] = "ok"
     except redis.RedisError as exc:
         figures.update(jobs_queued=None, jobs_failed=None, redis=f"unavailable: {type(exc).__name__}")
