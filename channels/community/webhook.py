@@ -24,14 +24,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
-from werkzeug.wsgi import get_content_length, get_input_stream
 
 from channels.base import AccountConfig, AccountLookup, OnMessage, WebhookRejected
 from channels.community.inbound import CHANNEL, POST_EVENTS, Ignored, clean, parse_post
 from channels.community.settings import ForumSettings, forum_settings
 from channels.community.signature import signature_matches
+from channels.wechat.http import Request, read_body
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -51,26 +50,6 @@ class WebhookSettings:
 
 def _json(body: dict[str, Any], status: int = 200, **headers: str) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
-
-
-def read_body(environ: WSGIEnvironment, max_bytes: int) -> bytes:
-    """The body, refusing more than `max_bytes` whether or not Content-Length says so (or lies)."""
-    length = get_content_length(environ)
-    if length is not None and length > max_bytes:
-        raise WebhookRejected(413, f"body of {length} bytes exceeds the limit of {max_bytes}")
-    stream, chunks, size = get_input_stream(environ), [], 0
-    while size <= max_bytes:
-        try:
-            chunk = stream.read(max_bytes + 1 - size)
-        except ClientDisconnected as exc:
-            raise WebhookRejected(400, "body ended before its Content-Length") from exc
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > max_bytes:
-        raise WebhookRejected(413, f"body exceeds the limit of {max_bytes} bytes")
-    return b"".join(chunks)
 
 
 def _header(environ: WSGIEnvironment, name: str, limit: int = 200) -> str:
@@ -134,7 +113,7 @@ class CommunityWebhook:
 
     def receive(self, environ: WSGIEnvironment, key: str) -> Response:
         account, forum = _forum(self.lookup, key)
-        body = read_body(environ, self.settings.max_body_bytes)
+        body = read_body(Request(environ), self.settings.max_body_bytes)
         signature = _header(environ, SIGNATURE_HEADER)
         if not signature:
             raise WebhookRejected(401, "missing X-Discourse-Event-Signature")
