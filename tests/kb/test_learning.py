@@ -152,7 +152,7 @@ def test_known_questions_and_follow_ups_are_not_proposed(app: Any, state: Any, d
 
 def test_bulk_accept_appends_similar_questions_and_rebuilds_once(app: Any, state: Any, desk: dict[str, Any],
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import hub.web.api.kb as api
+    import hub.web.api.kb_learning as api
 
     asked = ["我昨天拍的那件外套到现在都还没动静啊", "拍下的东西啥时候能寄出来嘛"]
     client, agent, operator = app.test_client(), desk["auth"]["a"], desk["auth"]["op"]
