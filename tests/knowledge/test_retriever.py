@@ -139,7 +139,8 @@ def test_decide_hits_thresholds() -> None:
     th = Thresholds(answer=0.6, suggest=0.3)
     hits = [Hit("a", 0.9, 0.5, ""), Hit("b", 0.8, 0.35, ""), Hit("c", 0.7, 0.1, "")]
     d = decide_hits(hits, th)
-    assert d.action == "suggest" and [h.entry_id for h in d.hits] == ["a", "b"]
+    # the best is middling: the list offers the first three, the third's own low score notwithstanding
+    assert d.action == "suggest" and [h.entry_id for h in d.hits] == ["a", "b", "c"]
     assert decide_hits([Hit("a", 1.0, 0.6, "")], th).action == "answer"
     assert decide_hits(hits[2:], th).action == "handoff"
     with pytest.raises(ValueError):
