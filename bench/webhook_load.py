@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/webhook_load.py [--duration 20] [--rate 200] [--postgres | --database-url URL]
                                            [--json] [--py-spy DIR [--py-spy-gil]]
+                                           [--kb KB.jsonl --kb-queries QUERIES.jsonl [--kb-rates 10 20 40 80]]
 
 1. Starts `hub serve --workers 2` on a fresh instance (SQLite file + embedded Redis by default, or PostgreSQL)
    after `hub db upgrade`, a plaintext-mode account `bench` and two keyword rules; and bench/bare_webhook.py
@@ -73,6 +74,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help="record the hub workers during its wrk run")
     parser.add_argument("--py-spy-gil", action="store_true", help="only sample threads holding the GIL (CPU)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--kb", type=Path, help="import this knowledge base (JSONL) first: the FAQ bot answers in the "
+                                                "webhook (e.g. ../shared/data/kb/beauty-kb.jsonl)")
+    parser.add_argument("--kb-queries", type=Path, help="fans' questions (query JSONL) sent between the keywords")
+    parser.add_argument("--kb-rates", nargs="*", type=float, default=[],
+                        help="open-loop runs of 10 s at these rates first: the share of questions answered passively "
+                             "per rate (where the FAQ bot's answers start going through the API instead)")
     return parser.parse_args()
 
 
@@ -93,7 +100,12 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     env = processes.hub_env(instance, database_url, args.redis_url)
 
     log("hub db upgrade, account, rules")
-    processes.prepare_instance(env)
+    processes.prepare_instance(env, args.kb)
+    fan_texts = None
+    if args.kb_queries is not None:  # what fans ask, for the FAQ bot (every message not a keyword)
+        from knowledge.kb_eval import load_queries
+
+        fan_texts = [text for text, _ in load_queries(args.kb_queries)]
 
     hub_port, bare_port = processes.free_port(), processes.free_port()
     hub_log, bare_log = tmp / "hub.log", tmp / "bare.log"
@@ -138,14 +150,20 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     hub_wrk = max(hub_runs, key=lambda run: run["rps"])
 
     time.sleep(2)  # let the servers settle after the closed loop
+    sweep = []
+    for n, rate in enumerate(args.kb_rates):  # where passive FAQ answers start falling back to the API
+        log(f"open loop: {rate:.0f} msg/s for 10 s against the hub (rate sweep)")
+        sweep.append(drivers.open_loop(hub_port, run_id + f"8{n}", rate, 10, args.senders, args.reply_every,
+                                       fan_texts))
+        time.sleep(2)
     log(f"open loop: {args.rate:.0f} msg/s for {args.rate_duration:.0f} s against the hub")
     hub_ol = drivers.open_loop(hub_port, run_id + "5", args.rate, args.rate_duration, args.senders,
-                               args.reply_every)
+                               args.reply_every, fan_texts)
     bare_ol = None
     if not args.no_bare_rate:
         log(f"open loop: {args.rate:.0f} msg/s for {args.rate_duration:.0f} s against the bare app")
         bare_ol = drivers.open_loop(bare_port, run_id + "6", args.rate, args.rate_duration, args.senders,
-                                    args.reply_every)
+                                    args.reply_every, fan_texts)
 
     log(f"duplicates: {args.duplicates} MsgIds x3")
     dup = drivers.duplicate_burst(hub_port, run_id + "7", args.duplicates)
@@ -155,8 +173,11 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     log("stopping the hub, then counting the stored rows")
     stack.stop(hub_proc)
     stored = store.messages_in(env) - stored_before
-    accounting = store.accounting(run_id, stored, database_url, instance, wrk_runs, tails, hub_ol, dup)
-    for part in (hub_ol, dup, *([bare_ol] if bare_ol else [])):
+    every_open_loop = {**hub_ol, "msgids": [m for part in (hub_ol, *sweep) for m in part["msgids"]],
+                       "redelivered": sum(part["redelivered"] for part in (hub_ol, *sweep)),
+                       "redelivered_ok": sum(part["redelivered_ok"] for part in (hub_ol, *sweep))}
+    accounting = store.accounting(run_id, stored, database_url, instance, wrk_runs, tails, every_open_loop, dup)
+    for part in (hub_ol, dup, *sweep, *([bare_ol] if bare_ol else [])):
         part.pop("msgids", None)
     ratio = hub_wrk["rps"] / bare_wrk["rps"]
     targets = report.targets(ratio, hub_ol, accounting)
@@ -172,6 +193,9 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "rounds_rps": {"bare": [round(run["rps"]) for run in bare_runs],
                        "hub": [round(run["rps"]) for run in hub_runs]},
         "hub_open_loop": hub_ol, "bare_open_loop": bare_ol, "duplicates": dup, "accounting": accounting,
+        "rate_sweep": [{"rate": part["offered_rate"], "p50_ms": part["p50_ms"], "p99_ms": part["p99_ms"],
+                        "passive_share_of_questions": round(part["passive_other"] / max(part["other"], 1), 3)}
+                       for part in (*sweep, hub_ol)],
         "targets": targets,
         "pass": report.passed(targets, accounting, dup),
         "py_spy_dir": str(args.py_spy) if args.py_spy else None,

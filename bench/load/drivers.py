@@ -122,16 +122,19 @@ def redeliver_tail(port: int, wrk: dict[str, Any], args: argparse.Namespace) -> 
 # -- open loop ----------------------------------------------------------------------------------------------
 
 
-def open_loop(port: int, prefix: str, rate: float, duration: float, senders: int, reply_every: int) -> dict[str, Any]:
+def open_loop(port: int, prefix: str, rate: float, duration: float, senders: int, reply_every: int,
+              texts: list[str] | None = None) -> dict[str, Any]:
     """Send `rate` msg/s on a fixed schedule; latency counts from the scheduled send time. Each message is
-    signed as it is sent (its own timestamp and nonce), and a redelivery reuses its query string."""
+    signed as it is sent (its own timestamp and nonce), and a redelivery reuses its query string. `texts`:
+    what fans write between the keywords (fan questions for the FAQ bot), cycled; else numbered messages."""
     total = int(rate * duration)
     paths: list[str | None] = [None] * total  # signed at the first send
     results: list[tuple[float, int | None, bool] | None] = [None] * total
     bodies = []
     for i in range(total):
         msgid = f"{prefix}{i:011d}"
-        text = keyword(i // reply_every) if i % reply_every == 0 else f"open-loop message {i}"
+        other = texts[i % len(texts)] if texts else f"open-loop message {i}"
+        text = keyword(i // reply_every) if i % reply_every == 0 else other
         bodies.append((msgid, message_xml(f"o-bench-ol-{i % 500:03d}", text, msgid)))
     lock = threading.Lock()
     cursor = [0]
@@ -152,13 +155,18 @@ def open_loop(port: int, prefix: str, rate: float, duration: float, senders: int
             status: int | None = None
             data = b""
             paths[i] = path = webhook_path()
-            try:
-                conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                status, data = post(conn, path, bodies[i][1])
-            except OSError:
-                if conn:
-                    conn.close()
-                conn = None
+            for attempt in range(2):
+                reused = conn is not None
+                try:
+                    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    status, data = post(conn, path, bodies[i][1])
+                    break
+                except (OSError, http.client.HTTPException):
+                    if conn:
+                        conn.close()
+                    conn = None
+                    if not reused or attempt:  # a kept-alive connection the server closed: once more, fresh
+                        break
             results[i] = (time.perf_counter() - scheduled, status, data.startswith(b"<xml"))
         if conn:
             conn.close()
@@ -176,6 +184,9 @@ def open_loop(port: int, prefix: str, rate: float, duration: float, senders: int
     return {
         "offered_rate": rate, "duration_s": duration, "sent": total, "ok": len(ok), "errors": total - len(ok),
         "achieved_rate": len(ok) / elapsed, "passive": sum(r[2] for r in ok),
+        # passive replies to the messages that are not keywords (the FAQ bot's, when texts are fan questions)
+        "passive_other": sum(1 for i, r in enumerate(results) if r and is_2xx(r[1]) and r[2] and i % reply_every),
+        "other": sum(1 for i in range(total) if i % reply_every),
         "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
         "max_ms": latencies[-1] if latencies else float("nan"),
         "redelivered": len(failed), "redelivered_ok": redelivered_ok,

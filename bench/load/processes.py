@@ -205,14 +205,17 @@ def hub(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def prepare_instance(env: dict[str, str]) -> None:
-    """The database schema, the plaintext-mode account `bench` and its two keyword rules."""
+def prepare_instance(env: dict[str, str], kb: Path | None = None) -> None:
+    """The database schema, the plaintext-mode account `bench` and its two keyword rules; with `kb`, a
+    knowledge base imported and indexed (the FAQ bot answers in the webhook)."""
     hub(env, "db", "upgrade")
     hub(env, "account", "add", "wechat", "--key", KEY, "--token", TOKEN, "--app-id", APP_ID,
         "--app-secret", APP_SECRET)
     for keyword, reply in KEYWORDS.items():
         hub(env, "rules", "add", "--account", KEY, "--kind", "keyword", "--match", "exact", "--pattern", keyword,
             "--reply", reply)
+    if kb is not None:
+        hub(env, "kb", "import", str(kb))
 
 
 # -- profiling ----------------------------------------------------------------------------------------------

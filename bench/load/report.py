@@ -68,6 +68,11 @@ def print_table(r: dict[str, Any]) -> None:
         bol = r["bare_open_loop"]
         rows.append(("  bare, same rate: p50 / p99 / max ms",
                      f"{bol['p50_ms']:.1f} / {bol['p99_ms']:.1f} / {bol['max_ms']:.1f}", "(harness floor)"))
+    if r.get("rate_sweep") and len(r["rate_sweep"]) > 1:
+        rows.append(("rate sweep (fan questions: answered passively)", "", ""))
+        rows += [(f"  {part['rate']:.0f} msg/s: p50 / p99 ms, passive share",
+                  f"{part['p50_ms']:.1f} / {part['p99_ms']:.1f}, {part['passive_share_of_questions']:.0%}", "")
+                 for part in r["rate_sweep"]]
     rows += [
         ("accounting (all hub phases)", "", ""),
         ("  MsgIds sent", str(acc["acknowledged"]), ""),

@@ -27,6 +27,7 @@ from hub.core.models import Message
 from hub.core.state import HubState
 from hub.intake import inbox
 from hub.intake.accept import fan_for, store
+from hub.intake.reply_load import DecisionLoad
 
 log = logging.getLogger("hub.intake.webhooks")
 REPLY_THREADS = 4  # decisions under the reply budget at once, per web process
@@ -41,6 +42,7 @@ class WebhookHandler:
         self.passive = passive
         self._pool: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(REPLY_THREADS)
+        self._load = DecisionLoad()
 
     def lookup(self, key: str) -> AccountConfig | None:
         known = find_account(self.state, key)
@@ -77,11 +79,18 @@ class WebhookHandler:
                 self._pool = ThreadPoolExecutor(max_workers=REPLY_THREADS, thread_name_prefix="reply")
             # Every reply thread busy (a burst, a slow model): queueing would only miss the budget later and
             # delay the threads' next answers; the worker answers this one through the API at once.
-            if not self._slots.acquire(blocking=False):
+            # Decisions already take half of this process's time: more would queue requests (see reply_load).
+            if self._load.overloaded() or not self._slots.acquire(blocking=False):
                 metrics.PASSIVE_TIMEOUTS.inc()
                 return None
+            submitted = time.monotonic()
             future = self._pool.submit(decide_by_rest, self.state, known.id, inbound.account, inbound, fan_id)
-            future.add_done_callback(lambda _f: self._slots.release())
+
+            def done(_f: object, submitted: float = submitted) -> None:
+                self._load.add(time.monotonic() - submitted)
+                self._slots.release()
+
+            future.add_done_callback(done)
             try:
                 decision = future.result(timeout=max(0.0, budget))
             except FutureTimeout:

@@ -106,6 +106,34 @@ def test_slow_bot_answers_through_the_customer_service_api(
     assert messages(state, "in")[0].reply_state == "async"
 
 
+def test_a_process_busy_deciding_leaves_the_next_decision_to_the_worker(
+    brand: Any, state: Any, worker: Any, monkeypatch: Any
+) -> None:
+    """Decisions within the budget, but one after another taking most of the process's time: queueing more
+    would delay every request, so the next message is answered through the API instead."""
+    from hub.intake import reply_load
+
+    answer_too_late(state, monkeypatch, "答案", delay=0.3, budget_ms=2000)  # within this budget
+    monkeypatch.setattr(reply_load, "MAX_SHARE", 0.2)
+    assert brand.say("fan-9", text="问题一")["reply_text"] == "答案"  # passive: the process was idle
+    started = time.monotonic()
+    assert brand.say("fan-9", text="问题二")["reply_text"] is None  # ~0.3 decision-seconds in the last second
+    assert time.monotonic() - started < 0.25  # not decided in the webhook at all
+    worker()
+    assert [m["text"]["content"] for m in brand.outbox("fan-9")] == ["答案"]
+    assert [m.reply_state for m in messages(state, "in")] == ["passive", "async"]
+
+
+def test_decision_load_decays_within_a_second() -> None:
+    from hub.intake.reply_load import DecisionLoad
+
+    load = DecisionLoad(max_share=0.5, tau=0.2)
+    load.add(0.3)
+    assert load.overloaded() and 0.2 < load.share() * 0.2 <= 0.3
+    time.sleep(0.3)
+    assert not load.overloaded()  # e^-1.5 of it is left
+
+
 def test_messages_survive_a_redis_outage(brand: Any, state: Any, worker: Any, redis_server: Any) -> None:
     from hub.intake.jobs import sweep
 
