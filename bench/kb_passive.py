@@ -8,7 +8,8 @@ This bench drives the same decision (`Retriever.decide`, semantic: one encode + 
 pool at a fixed open-loop rate (latency from the scheduled send time: a backlog cannot hide), for one web process
 pinned to one core, and reports per rate the p50/p99 decision latency and the share of messages over the budget.
 The lexical retriever (no encoder) runs beside it as the baseline. It measures the KB part of the reply budget
-only, not HTTP, signatures or the database (bench/webhook_load.py measures those).
+only, not HTTP, signatures or the database, nor the webhook's shedding of decisions once they take half of a
+process's time (hub/intake/reply_load.py): `bench/webhook_load.py --kb ... --kb-rates ...` measures all of that.
 """
 
 from __future__ import annotations
