@@ -2,6 +2,7 @@
 same run — what `hub kb eval` prints, per set.
 
     .venv/bin/python -m bench.kb_eval [--sets beauty lcqmc oppo] [--no-latency] [--no-build] [--json]
+                                      [--index 1000 10000]
 
 Rows per set:
   bm25           rank-bm25 (BM25Okapi) over jieba tokens of question + answer, no training: ranking only (no
@@ -129,8 +130,9 @@ def latency(n_entries: int = 10_000, n_queries: int = 1_000) -> dict[str, float]
 
 
 def build_time(n_entries: int = 1_000) -> dict[str, float]:
-    """Index 1,000 lcqmc entries from scratch (every vector embedded now) and calibrate, as an import does."""
-    kb, _ = load_set("lcqmc")
+    """Index n lcqmc (then oppo) entries from scratch (every vector embedded now, on every core as a rebuild
+    does) and calibrate, as an import does."""
+    kb = [e for name in ("lcqmc", "oppo") for e in load_set(name)[0]]
     encoder = load_encoder()
     start = time.perf_counter()
     retriever = Retriever.build(kb[:n_entries], encoder=encoder)
@@ -146,6 +148,8 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=DEFAULT_TARGET_PRECISION)
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--index", nargs="+", type=int, default=[1_000], metavar="N",
+                    help="entries indexed from scratch for the indexing time (e.g. 1000 10000)")
     ap.add_argument("--no-lexical", nargs="*", default=None, choices=ALL_SETS,
                     help="skip the lexical row (of these sets; of all without a set)")
     ap.add_argument("--question-only", nargs="*", default=[], choices=ALL_SETS,
@@ -172,7 +176,8 @@ def main() -> None:
     if not args.no_latency:
         out["latency_10k_one_core"] = latency()
     if not args.no_build:
-        out["index_1000_entries"] = build_time()
+        for n in args.index:
+            out[f"index_{n}_entries"] = build_time(n)
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
         return
@@ -186,7 +191,7 @@ def main() -> None:
             cells = [m.get(c, float("nan")) for c in (*COLUMNS, "answer_threshold")]
             table.add_row(system, *(f"{v:.3f}" if isinstance(v, float) else str(v) for v in cells))
         console.print(table)
-    for key in ("latency_10k_one_core", "index_1000_entries"):
+    for key in ("latency_10k_one_core", *(f"index_{n}_entries" for n in args.index)):
         if key in out:
             console.print(f"{key}: {out[key]}")
 
