@@ -9,8 +9,9 @@ from knowledge.retriever import Entry
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kb"
 OWN = Path(__file__).resolve().parent / "data"  # brand-style sets written for this project (bench/data)
-SETS = ("lcqmc", "oppo", "appliance")  # the reranker's training sets
-ALL_SETS = ("beauty", "lcqmc", "oppo", "appliance")
+# the semantic reranker's training sets
+SETS = ("lcqmc", "oppo", "appliance", "sportswear", "snacks", "pets", "coffee", "beauty")
+ALL_SETS = ("beauty", "lcqmc", "oppo", "appliance", "sportswear", "snacks", "pets", "coffee")
 
 
 def load_set(name: str, data: Path = DATA) -> tuple[list[Entry], list[tuple[str, str | None]]]:

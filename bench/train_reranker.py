@@ -1,7 +1,9 @@
 """Train the knowledge-base reranker/calibrator on the shared sets and write it into knowledge/.
 
-    .venv/bin/python -m bench.train_reranker                 # lexical + semantic features: knowledge/reranker.npz
-    .venv/bin/python -m bench.train_reranker --lexical       # lexical features only: knowledge/reranker_lexical.npz
+    # lexical + semantic features (knowledge/reranker.npz), as shipped:
+    .venv/bin/python -m bench.train_reranker --question-only lcqmc --max-queries 3000 --folds 3
+    # lexical features only (knowledge/reranker_lexical.npz), as shipped:
+    .venv/bin/python -m bench.train_reranker --lexical --sets lcqmc oppo
 
 Sentence vectors are cached on disk by text hash (bench/kb_vectors.py), so a second run encodes nothing.
 Only the model (tree arrays + thresholds) is written; the evaluation data itself is never shipped.
