@@ -9,6 +9,8 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from hub.sandbox.serving import serve_until_interrupted
+
 from .api import api_blueprint
 from .control import control_blueprint
 from .state import ForumState
@@ -41,9 +43,4 @@ def make_sandbox_server(host: str = "127.0.0.1", port: int = 0, state: ForumStat
 
 def serve(host: str = "127.0.0.1", port: int = 8083, state: ForumState | None = None) -> None:
     """Run the sandbox until interrupted (what `hub sandbox community --port N` runs)."""
-    server = make_sandbox_server(host, port, state)
-    log.info("forum sandbox listening on http://%s:%s/", host, server.server_port)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    serve_until_interrupted(make_sandbox_server(host, port, state), "forum sandbox", log)

@@ -10,6 +10,8 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from hub.sandbox.serving import serve_until_interrupted
+
 from .api import api_blueprint
 from .control import control_blueprint
 from .state import SandboxState
@@ -68,9 +70,4 @@ def make_sandbox_server(host: str = "127.0.0.1", port: int = 0, state: SandboxSt
 
 def serve(host: str = "127.0.0.1", port: int = 8601, state: SandboxState | None = None) -> None:
     """Run the sandbox until interrupted (what `hub sandbox wechat --port N` runs)."""
-    server = make_sandbox_server(host, port, state)
-    log.info("WeChat sandbox listening on http://%s:%s/", host, server.server_port)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    serve_until_interrupted(make_sandbox_server(host, port, state), "WeChat sandbox", log)

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from hub.sandbox.serving import serve_until_interrupted
 from hub.sandbox.wechat.app import RedactingRequestHandler
 
 from .member import MemberSimulator
@@ -172,9 +173,4 @@ def make_sandbox_server(host: str = "127.0.0.1", port: int = 0, state: SandboxSt
 
 def serve(host: str = "127.0.0.1", port: int = 8082, state: SandboxState | None = None) -> None:
     """Run the emulation until interrupted (what `hub sandbox wecom --port N` runs)."""
-    server = make_sandbox_server(host, port, state)
-    log.info("WeCom sandbox listening on http://%s:%s/", host, server.server_port)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    serve_until_interrupted(make_sandbox_server(host, port, state), "WeCom sandbox", log)
