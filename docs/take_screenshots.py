@@ -12,6 +12,7 @@ the dev dependencies). It takes about a minute.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,19 +159,30 @@ def play(demo: Demo) -> int:
     return int(featured)
 
 
-def photograph(demo: Demo, featured: int, out: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@contextlib.contextmanager
+def signed_in(demo: Demo, email: str, height: int) -> Iterator[Any]:
+    """A zh-CN page of Debian's chromium, 1366 px wide, signed in to the demo as `email`."""
+    from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise SystemExit("chromium is not installed (apt-get install chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()
+        page = browser.new_context(viewport={"width": 1366, "height": height}, locale="zh-CN").new_page()
         page.goto(f"{demo.url}/login")
-        page.fill("#email", AGENT)
+        page.fill("#email", email)
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
+        page.wait_for_load_state()
+        yield page
+        browser.close()
+
+
+def photograph(demo: Demo, featured: int, out: Path) -> None:
+    from playwright.sync_api import expect
+
+    with signed_in(demo, AGENT, 768) as page:
         page.wait_for_selector("#agent-page")
 
         page.goto(f"{demo.url}/tickets/{featured}")
@@ -193,50 +205,24 @@ def photograph(demo: Demo, featured: int, out: Path) -> None:
         page.goto(f"{demo.url}/queue?tab=all")
         expect(page.locator("#ticket-rows .trow")).to_have_count(8)
         page.screenshot(path=str(out / "queue.png"))
-        browser.close()
 
 
 def photograph_dashboard(demo: Demo, out: Path) -> None:
     """docs/screenshots/dashboard.png: the operator's "messages and bots" dashboard over the last week, with the
     messages the script played (the figures come from the rollups, refreshed when the page loads)."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        raise SystemExit("chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
-        page.goto(f"{demo.url}/login")
-        page.fill("#email", "operator@demo.local")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+    with signed_in(demo, "operator@demo.local", 900) as page:
         today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))  # the demo's Asia/Shanghai
         week_ago = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600 - 6 * 86400))
         page.goto(f"{demo.url}/operator/dashboards/messages?start={week_ago}&end={today}")
         page.wait_for_selector("#dashboards[data-loaded]", timeout=30_000)
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "dashboard.png"))
-        browser.close()
 
 
 def photograph_audiences(demo: Demo, out: Path) -> None:
     """docs/screenshots/audiences.png: the operator's audience builder with `(美妆 OR 数码) AND subscribed:yes` built
     from the chips and operator buttons, its live count and sample, saved as an audience (the list at the bottom)."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        raise SystemExit("chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
-        page.goto(f"{demo.url}/login")
-        page.fill("#email", "operator@demo.local")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+    with signed_in(demo, "operator@demo.local", 900) as page:
         page.goto(f"{demo.url}/operator/audiences")
         for selector in ("button.op[data-insert='(']", "button.tag[data-insert='美妆']", "button.op[data-insert='OR']",
                          "button.tag[data-insert='数码']", "button.op[data-insert=')']", "button.op[data-insert='AND']",
@@ -248,7 +234,6 @@ def photograph_audiences(demo: Demo, out: Path) -> None:
         page.wait_for_selector("#export-csv")
         page.wait_for_timeout(300)
         page.screenshot(path=str(out / "audiences.png"), full_page=True)
-        browser.close()
 
 
 def main() -> None:
